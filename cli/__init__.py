@@ -1,0 +1,1 @@
+"""The ``neurocodec`` command line (installed as the ``neurocodec_cli`` package)."""

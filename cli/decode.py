@@ -1,0 +1,26 @@
+"""``neurocodec decode``."""
+
+from __future__ import annotations
+
+import click
+
+from .common import overwrite_option, quiet_option, show_progress
+
+
+@click.command("decode")
+@click.argument("input", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--codec", type=click.Choice(["ffv1", "x264"]), help="For .mkv/.mp4 output (default: ffv1 for mkv, lossless x264 for mp4).")
+@click.option("--crf", type=float, help="x264 quality for .mp4/.mkv output (default: lossless).")
+@overwrite_option
+@quiet_option
+def command(input, output, codec, crf, overwrite, quiet):
+    """Decode INPUT (.ncv) to OUTPUT (.y4m lossless, .yuv, .mkv or .mp4)."""
+    import neurocodec
+
+    report = neurocodec.decode(input, output, overwrite=overwrite, codec=codec, crf=crf, progress=show_progress(quiet))
+    if not quiet:
+        click.echo(f"{output}: {report.frames} frames, {report.width}x{report.height} @ {report.fps} fps")
+
+
+__all__ = ["command"]

@@ -1,0 +1,62 @@
+"""``neurocodec encode``."""
+
+from __future__ import annotations
+
+
+import click
+
+from .common import fps_option, overwrite_option, quiet_option, show_progress, size_option
+
+
+@click.command("encode")
+@click.argument("input", type=click.Path(dir_okay=True))
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("-s", "--strategy", default="auto", show_default=True, help="auto (currently x265), x264, x265, av1, ...")
+@click.option("--crf", type=float, help="Constant-quality factor (x264/x265: 0-51, av1: 0-63).")
+@click.option("--bitrate", metavar="RATE", help="Target bitrate, e.g. 800k or 1.5M (single-pass ABR).")
+@click.option("--target-psnr", type=float, help="Minimum mean PSNR-YUV (dB) per segment; CRF is searched.")
+@click.option("--target-ssim", type=float, help="Minimum mean SSIM per segment; CRF is searched.")
+@click.option("--preset", help="Encoder preset (x264/x265: ultrafast..veryslow, av1: -1..13).")
+@click.option("--keyint", type=int, help="Maximum keyframe interval in frames.")
+@click.option("--threads", type=int, help="Encoder threads (default keeps bytes machine-independent).")
+@click.option("--low-delay", is_flag=True, help="No B-frames / frame reordering.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Segments encoded in parallel processes.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (neural strategies).")
+@click.option("--segment-frames", type=int, help="Frames per segment (default: what fits 512 MiB, at most 300).")
+@click.option("--no-quality", is_flag=True, help="Skip measuring each segment's quality.")
+@click.option("--stats-json", type=click.Path(dir_okay=False), help="Write the full encode report as JSON.")
+@size_option
+@fps_option
+@overwrite_option
+@quiet_option
+def command(input, output, strategy, crf, bitrate, target_psnr, target_ssim, preset, keyint, threads, low_delay,
+            workers, device, segment_frames, no_quality, stats_json, size, fps, overwrite, quiet):
+    """Encode INPUT (video file, image folder or raw .yuv) to OUTPUT (.ncv)."""
+    import neurocodec
+    from neurocodec.io.atomic import atomic_path, check_writable
+
+    if stats_json:
+        check_writable(stats_json, overwrite)
+    report = neurocodec.encode(
+        input, output, strategy=strategy, crf=crf, bitrate=bitrate, target_psnr=target_psnr,
+        target_ssim=target_ssim, preset=preset, device=device, workers=workers,
+        progress=show_progress(quiet), overwrite=overwrite, size=size, fps=fps, keyint=keyint,
+        threads=threads, low_delay=low_delay, segment_frames=segment_frames, measure_quality=not no_quality,
+    )
+    if stats_json:
+        with atomic_path(stats_json, overwrite=overwrite) as tmp:
+            tmp.write_text(report.to_json() + "\n")
+    if not quiet:
+        q = report.quality
+        quality = f", PSNR-YUV {q['psnr_yuv']:.2f} dB, SSIM {q['ssim']:.4f}" if q else ""
+        names = ",".join(sorted(set(report.strategies)))
+        click.echo(
+            f"{output}: {report.frames} frames, {report.bytes} bytes, {report.bitrate_kbps:.1f} kb/s"
+            f"{quality} ({names}, {len(report.segments)} segment(s), {report.encode_seconds:.1f} s)"
+        )
+        if any(s.target_met is False for s in report.segments):
+            missed = [str(s.index) for s in report.segments if s.target_met is False]
+            click.echo(f"warning: target quality not reached in segment(s) {', '.join(missed)}", err=True)
+
+
+__all__ = ["command"]

@@ -1,0 +1,72 @@
+"""Entry point: the click group, logging set-up and one place that turns errors into exit codes.
+
+Only click is imported at start-up; each command imports what it needs when
+it runs, so ``neurocodec --help`` and ``neurocodec info`` stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from neurocodec._version import __version__
+
+EXIT_BAD_INPUT = 2
+
+
+class _Group(click.Group):
+    """Runs a command; user-facing errors become one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        from neurocodec.errors import EncoderError, NeurocodecError
+
+        try:
+            return super().invoke(ctx)
+        except EncoderError as exc:
+            click.echo(f"neurocodec: error: {exc}", err=True)
+            ctx.exit(1)
+        except (NeurocodecError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            click.echo(f"neurocodec: error: {_one_line(exc)}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            click.echo("neurocodec: interrupted; no output was written", err=True)
+            ctx.exit(130)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="neurocodec")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def cli(verbose: int) -> None:
+    """Scene-adaptive video compression mixing learned and classical codecs.
+
+    Encode any video PyAV reads (or a folder of images, or raw .yuv) into a
+    checksummed .ncv bitstream, decode it, inspect it, and measure quality.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="neurocodec: %(levelname)s: %(message)s", stream=sys.stderr)
+
+
+def _register() -> None:
+    from . import compare, decode, demo, encode, info
+
+    for module in (encode, decode, info, compare, demo):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="neurocodec")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The public entry points: :func:`encode`, :func:`decode`, :func:`open`, :func:`info`, :func:`compare`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+from .agents.decoder import DecodeReport, DecodingAgent, describe
+from .agents.encoder import EncodingAgent
+from .io.readers import open_source
+from .metrics.quality import VideoQuality, compare_frames
+from .report import EncodeReport
+from .settings import EncodeOptions
+
+__all__ = ["encode", "decode", "open", "info", "compare"]
+
+Progress = bool | Callable[[int, int | None], None]
+
+
+def _progress(progress: Progress, label: str):
+    if progress is True:
+        from ._progress import StderrProgress
+
+        return StderrProgress(label)
+    return progress or None
+
+
+def encode(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    strategy: str = "auto",
+    crf: float | None = None,
+    bitrate: int | str | None = None,
+    target_psnr: float | None = None,
+    target_ssim: float | None = None,
+    preset: str | int | None = None,
+    device: str = "auto",
+    workers: int = 1,
+    progress: Progress = False,
+    overwrite: bool = False,
+    size: tuple[int, int] | str | None = None,
+    fps: float | str | Fraction | None = None,
+    **options: Any,
+) -> EncodeReport:
+    """Encode a video to a ``.ncv`` file.
+
+    Args:
+        src: A video PyAV reads, a folder of numbered images, or a raw ``.yuv``
+            (then ``size`` and ``fps`` are required).
+        dst: Output ``.ncv`` path, written atomically.
+        strategy: ``"auto"`` (currently x265) or a strategy name (``x264``, ``x265``, ``av1``, ...).
+        crf: Constant-quality factor (strategy's scale).
+        bitrate: Target bits per second (``1500000`` or ``"1.5M"``).
+        target_psnr: Per-segment minimum mean PSNR-YUV in dB (CRF searched by real encodes).
+        target_ssim: Per-segment minimum mean SSIM.
+        preset: Encoder speed preset.
+        device: ``auto``/``cpu``/``cuda`` for neural strategies.
+        workers: Segments encoded in parallel processes (bytes do not change).
+        progress: True for a stderr progress line, or a callback ``(done, total)``.
+        overwrite: Replace an existing ``dst``.
+        size, fps: Raw-YUV geometry; ``fps`` also overrides a container's rate.
+        **options: Further :class:`~neurocodec.settings.EncodeOptions` fields
+            (``keyint``, ``threads``, ``low_delay``, ``segment_frames``, ...).
+
+    Returns:
+        The :class:`~neurocodec.report.EncodeReport` (sizes, bitrate, per-segment quality).
+    """
+    opts = EncodeOptions(
+        strategy=strategy,
+        crf=crf,
+        bitrate=bitrate,
+        target_psnr=target_psnr,
+        target_ssim=target_ssim,
+        preset=preset,
+        device=device,
+        workers=workers,
+        **options,
+    )
+    agent = EncodingAgent(opts)
+    source = open_source(src, size=size, fps=fps)
+    bar = _progress(progress, "encode")
+    try:
+        return agent.encode(source, dst, overwrite=overwrite, progress=bar)
+    finally:
+        if hasattr(bar, "close"):
+            bar.close()
+
+
+def decode(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    codec: str | None = None,
+    crf: float | None = None,
+    progress: Progress = False,
+) -> DecodeReport:
+    """Decode a ``.ncv`` file to ``.y4m`` (lossless), ``.yuv``, ``.mkv`` (FFV1) or ``.mp4`` (x264).
+
+    Args:
+        codec: For mkv/mp4: ``ffv1`` or ``x264``.
+        crf: For x264 output: quality (None: lossless).
+    """
+    agent = DecodingAgent(src)
+    bar = _progress(progress, "decode")
+    try:
+        return agent.decode_to(dst, overwrite=overwrite, codec=codec, crf=crf, progress=bar)
+    finally:
+        if hasattr(bar, "close"):
+            bar.close()
+
+
+def open(path: str | os.PathLike) -> DecodingAgent:  # noqa: A001 - mirrors av.open
+    """Open a ``.ncv`` file; ``.frames()`` iterates decoded frames, ``.header`` describes the stream."""
+    return DecodingAgent(path)
+
+
+def info(path: str | os.PathLike) -> dict[str, Any]:
+    """Describe a ``.ncv`` file (header and segments) after validating every chunk."""
+    return describe(path)
+
+
+def compare(
+    ref: str | os.PathLike,
+    dist: str | os.PathLike,
+    *,
+    size: tuple[int, int] | str | None = None,
+    fps: float | str | None = None,
+    max_frames: int | None = None,
+) -> VideoQuality:
+    """PSNR-Y/U/V, PSNR-YUV (6:1:1), SSIM and MS-SSIM between two videos (any readable inputs, ``.ncv`` included)."""
+    import itertools
+
+    with open_source(ref, size=size, fps=fps) as a, open_source(dist, size=size, fps=fps) as b:
+        if (a.info.width, a.info.height) != (b.info.width, b.info.height):
+            from .errors import InputError
+
+            raise InputError(
+                f"{dist}: size {b.info.width}x{b.info.height} differs from {ref} ({a.info.width}x{a.info.height})"
+            )
+        fa, fb = a.frames(), b.frames()
+        if max_frames is not None:
+            fa, fb = itertools.islice(fa, max_frames), itertools.islice(fb, max_frames)
+        try:
+            return compare_frames(fa, fb)
+        except ValueError as exc:
+            from .errors import InputError
+
+            raise InputError(f"{ref} vs {dist}: {exc}") from None
+
+

@@ -1,0 +1,76 @@
+"""Exception classes.
+
+Every error neurocodec raises on purpose derives from :class:`NeurocodecError`
+and also from the builtin a caller would naturally catch (the PyAV convention),
+so ``except ValueError`` keeps working for code that does not know neurocodec.
+Messages are one line that names the file (and offset, for bitstream errors)
+and what was wrong.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NeurocodecError",
+    "InputError",
+    "SourceNotFoundError",
+    "OutputExistsError",
+    "NcvFormatError",
+    "UnknownStrategyError",
+    "ModelMismatchError",
+    "SettingsError",
+    "EncoderError",
+]
+
+
+class NeurocodecError(Exception):
+    """Base class of all neurocodec errors."""
+
+
+class InputError(NeurocodecError, ValueError):
+    """An input (video, frame folder, raw YUV) cannot be read as video."""
+
+
+class SourceNotFoundError(InputError, FileNotFoundError):
+    """An input path does not exist."""
+
+
+class OutputExistsError(NeurocodecError, FileExistsError):
+    """The output path exists and overwriting was not requested."""
+
+
+class SettingsError(NeurocodecError, ValueError):
+    """An option or setting is out of range or inconsistent."""
+
+
+class UnknownStrategyError(NeurocodecError, LookupError):
+    """No strategy is registered under a name or id."""
+
+
+class EncoderError(NeurocodecError, RuntimeError):
+    """A codec library failed while encoding."""
+
+
+class NcvFormatError(NeurocodecError, ValueError):
+    """A ``.ncv`` file is truncated, corrupt, hostile or of an unsupported version.
+
+    Args:
+        message: What was wrong.
+        offset: Byte offset in the file where the problem was found, if known.
+        path: The file, if known.
+    """
+
+    def __init__(self, message: str, *, offset: int | None = None, path: str | None = None):
+        self.offset = offset
+        self.path = path
+        self.reason = message
+        parts = []
+        if path is not None:
+            parts.append(str(path))
+        if offset is not None:
+            parts.append(f"offset {offset}")
+        prefix = ": ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class ModelMismatchError(NcvFormatError):
+    """A segment needs model weights whose hash differs from the installed ones."""

@@ -1,0 +1,54 @@
+"""Atomic output files: write to a temporary name, rename on success.
+
+An interrupted or failed write never leaves a partial file under the output
+name, and an existing file is only replaced once the new one is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import OutputExistsError
+
+__all__ = ["atomic_path", "check_writable"]
+
+
+def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse an existing output unless ``overwrite``; check its folder exists."""
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise OutputExistsError(f"{p}: already exists (use --overwrite / -y to replace it)")
+    if p.is_dir():
+        raise OutputExistsError(f"{p}: is a folder, not a file name")
+    if not p.parent.exists():
+        raise FileNotFoundError(f"{p.parent}: output folder does not exist")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
+
+    The temporary name keeps the suffix so tools that pick a format from the
+    extension still work.
+    """
+    target = check_writable(path, overwrite)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".part{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    # mkstemp creates 0600; give the output the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)
+    try:
+        yield tmp_path
+        if target.exists() and not overwrite:
+            raise OutputExistsError(f"{target}: appeared while writing; not replaced")
+        os.replace(tmp_path, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()

@@ -1,0 +1,261 @@
+"""Video sources: anything PyAV decodes, folders of numbered images, raw .yuv.
+
+Every source yields :class:`~neurocodec.io.frame.Frame` objects one at a time,
+so memory never grows with the length of the video. ``frames()`` may be called
+again to read the video from the start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, SettingsError, SourceNotFoundError
+from .frame import ColorInfo, Frame, VideoInfo, frame_nbytes
+
+__all__ = [
+    "VideoSource",
+    "PyAVSource",
+    "FrameFolderSource",
+    "RawYuvSource",
+    "open_source",
+    "parse_size",
+    "parse_fps",
+    "IMAGE_SUFFIXES",
+    "RAW_SUFFIXES",
+]
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+RAW_SUFFIXES = (".yuv", ".i420", ".raw")
+DEFAULT_FPS = Fraction(25)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``"WxH"`` into ``(W, H)``."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
+    if not m:
+        raise SettingsError(f"size must look like 1280x720, got {text!r}")
+    w, h = int(m.group(1)), int(m.group(2))
+    if not (1 <= w <= 16384 and 1 <= h <= 16384):
+        raise SettingsError(f"size {w}x{h} is outside 1..16384")
+    return w, h
+
+
+def parse_fps(text: str | float | Fraction) -> Fraction:
+    """Parse a frame rate such as ``25``, ``29.97`` or ``30000/1001`` exactly."""
+    try:
+        if isinstance(text, str) and "/" in text:
+            num, den = text.split("/", 1)
+            fps = Fraction(int(num), int(den))
+        else:
+            fps = Fraction(str(text)).limit_denominator(1_000_000)
+    except (ValueError, ZeroDivisionError):
+        raise SettingsError(f"frame rate must look like 25, 29.97 or 30000/1001, got {text!r}") from None
+    if not 0 < fps <= 1000:
+        raise SettingsError(f"frame rate {text} is outside (0, 1000]")
+    return fps
+
+
+class VideoSource(ABC):
+    """A readable video. Use as a context manager or call :meth:`close`."""
+
+    path: str
+    info: VideoInfo
+
+    @abstractmethod
+    def frames(self) -> Iterator[Frame]:
+        """Yield the frames in display order, from the first."""
+
+    def close(self) -> None:  # noqa: B027 - most sources hold nothing open
+        pass
+
+    def __enter__(self) -> "VideoSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class PyAVSource(VideoSource):
+    """Any container or elementary stream PyAV (FFmpeg) can decode, including y4m."""
+
+    def __init__(self, path: str | os.PathLike, *, fps: Fraction | None = None):
+        import av
+
+        from .avframes import color_from_av
+
+        self.path = str(path)
+        try:
+            with av.open(self.path) as container:
+                if not container.streams.video:
+                    raise InputError(f"{self.path}: no video stream in this file")
+                stream = container.streams.video[0]
+                first = next(container.decode(stream), None)
+                if first is None:
+                    raise InputError(f"{self.path}: the video stream has no decodable frame")
+                rate = fps or stream.average_rate or stream.guessed_rate
+                if not rate:
+                    log.warning("%s carries no frame rate; assuming %s fps (override with --fps)", self.path, DEFAULT_FPS)
+                    rate = DEFAULT_FPS
+                count = stream.frames or None
+                if first.format.name not in ("yuv420p", "yuvj420p", "gray", "rgb24", "bgr24", "pal8"):
+                    log.info("%s: converting %s to 8-bit yuv420p", self.path, first.format.name)
+                self.info = VideoInfo(
+                    width=first.width,
+                    height=first.height,
+                    fps=Fraction(rate),
+                    frame_count=count,
+                    color=color_from_av(first),
+                )
+        except av.FFmpegError as exc:
+            raise InputError(f"{self.path}: not a readable video ({_av_reason(exc)})") from None
+
+    def frames(self) -> Iterator[Frame]:
+        import av
+
+        from .avframes import from_av
+
+        try:
+            with av.open(self.path) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for frame in container.decode(stream):
+                    if frame.width != self.info.width or frame.height != self.info.height:
+                        raise InputError(
+                            f"{self.path}: frame size changes mid-stream "
+                            f"({self.info.width}x{self.info.height} -> {frame.width}x{frame.height})"
+                        )
+                    yield from_av(frame)
+        except av.FFmpegError as exc:
+            raise InputError(f"{self.path}: decoding failed ({_av_reason(exc)})") from None
+
+
+def _av_reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+
+
+class FrameFolderSource(VideoSource):
+    """A folder of numbered images (PNG, JPEG, ...); sorted names give the frame order.
+
+    RGB and greyscale images are converted to BT.601 limited-range YUV 4:2:0
+    by FFmpeg's swscale (the same conversion ``ffmpeg -i %d.png out.y4m`` uses).
+    """
+
+    def __init__(self, path: str | os.PathLike, *, fps: Fraction | None = None):
+        from PIL import Image
+
+        self.path = str(path)
+        files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not files:
+            raise InputError(f"{self.path}: folder holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+        self.files = files
+        try:
+            with Image.open(files[0]) as im:
+                w, h = im.size
+        except OSError as exc:
+            raise InputError(f"{files[0]}: not a readable image ({exc})") from None
+        self.info = VideoInfo(
+            width=w,
+            height=h,
+            fps=fps or DEFAULT_FPS,
+            frame_count=len(files),
+            # swscale's RGB->YUV default: BT.601 matrix (H.273 code 6), limited range.
+            color=ColorInfo(primaries=2, transfer=2, matrix=6, full_range=False),
+        )
+
+    def frames(self) -> Iterator[Frame]:
+        import av
+        from PIL import Image
+
+        from .avframes import from_av
+
+        for f in self.files:
+            try:
+                with Image.open(f) as im:
+                    rgb = np.asarray(im.convert("RGB"))
+            except OSError as exc:
+                raise InputError(f"{f}: not a readable image ({exc})") from None
+            if rgb.shape[:2] != (self.info.height, self.info.width):
+                raise InputError(
+                    f"{f}: size {rgb.shape[1]}x{rgb.shape[0]} differs from the first image "
+                    f"({self.info.width}x{self.info.height})"
+                )
+            yield from_av(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24"))
+
+
+class RawYuvSource(VideoSource):
+    """Headerless planar 8-bit YUV 4:2:0 (I420) with an explicit size and rate."""
+
+    def __init__(self, path: str | os.PathLike, *, size: tuple[int, int] | None, fps: Fraction | None):
+        self.path = str(path)
+        if size is None or fps is None:
+            raise InputError(f"{self.path}: raw YUV has no header; give its --size WxH and --fps")
+        w, h = size
+        self.frame_bytes = frame_nbytes(w, h)
+        total = os.path.getsize(self.path)
+        count, rest = divmod(total, self.frame_bytes)
+        if count == 0 or rest:
+            raise InputError(
+                f"{self.path}: {total} bytes is not a whole number of {w}x{h} I420 frames "
+                f"({self.frame_bytes} bytes each); check --size"
+            )
+        self.info = VideoInfo(width=w, height=h, fps=fps, frame_count=count)
+
+    def frames(self) -> Iterator[Frame]:
+        w, h = self.info.width, self.info.height
+        with open(self.path, "rb") as fh:
+            while chunk := fh.read(self.frame_bytes):
+                if len(chunk) != self.frame_bytes:
+                    raise InputError(f"{self.path}: truncated last frame")
+                yield Frame.frombuffer(chunk, w, h)
+
+
+def open_source(
+    path: str | os.PathLike,
+    *,
+    size: tuple[int, int] | str | None = None,
+    fps: Fraction | str | float | None = None,
+) -> VideoSource:
+    """Open a video for reading, choosing the reader from the path.
+
+    Args:
+        path: A video file PyAV reads (mp4, mkv, webm, avi, flv, y4m, raw .264/.265, ...),
+            a folder of numbered images, a raw ``.yuv`` file, or a ``.ncv`` bitstream.
+        size: ``(W, H)`` or ``"WxH"``; required for raw ``.yuv``.
+        fps: Frame rate; required for raw ``.yuv``, overrides the container's otherwise.
+
+    Raises:
+        SourceNotFoundError: The path does not exist.
+        InputError: The path is not a readable video.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise SourceNotFoundError(f"{p}: no such file or folder")
+    if isinstance(size, str):
+        size = parse_size(size)
+    if fps is not None and not isinstance(fps, Fraction):
+        fps = parse_fps(fps)
+    if p.is_dir():
+        return FrameFolderSource(p, fps=fps)
+    if p.suffix.lower() in RAW_SUFFIXES:
+        return RawYuvSource(p, size=size, fps=fps)
+    if p.suffix.lower() == ".ncv":
+        from ..agents.decoder import DecodingAgent
+
+        return DecodingAgent(p).as_source(fps=fps)
+    if size is not None:
+        raise InputError(f"{p}: --size only applies to raw .yuv input")
+    source = PyAVSource(p, fps=fps)
+    if fps is not None:
+        source.info = replace(source.info, fps=fps)
+    return source

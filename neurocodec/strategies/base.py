@@ -1,0 +1,176 @@
+"""The :class:`Strategy` contract and the strategy registry.
+
+A strategy turns a scene's frames into payload bytes and back. Strategies
+never touch files: the agents own I/O and the container. Third-party
+strategies register through the entry-point group ``neurocodec.strategies``
+(each entry point names a :class:`Strategy` subclass).
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..bitstream.ids import MAX_STRATEGY_ID, PRIVATE_ID_MIN, STRATEGY_IDS
+from ..errors import SettingsError, UnknownStrategyError
+from ..io.frame import Frame
+
+__all__ = [
+    "Strategy",
+    "StrategySettings",
+    "DecodeContext",
+    "register",
+    "get_strategy",
+    "get_strategy_by_id",
+    "available_strategies",
+    "ENTRY_POINT_GROUP",
+]
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "neurocodec.strategies"
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    """Quality and speed knobs common to strategies; each strategy reads what applies.
+
+    Args:
+        crf: Constant-quality factor (lower is better quality); the strategy's own scale.
+        bitrate: Target bitrate in bits per second (mutually exclusive with ``crf``).
+        preset: Speed preset in the strategy's own vocabulary (e.g. ``medium``, ``6``).
+        keyint: Maximum keyframe interval in frames (None: strategy default).
+        threads: Encoder threads; None lets the strategy choose a count that keeps
+            its bytes independent of the machine (libx264's output depends on it).
+        low_delay: No B-frames / no frame reordering.
+    """
+
+    crf: float | None = None
+    bitrate: int | None = None
+    preset: str | None = None
+    keyint: int | None = None
+    threads: int | None = None
+    low_delay: bool = False
+
+    def __post_init__(self) -> None:
+        if self.crf is not None and self.bitrate is not None:
+            raise SettingsError("give either crf or bitrate, not both")
+        if self.crf is not None and not 0 <= self.crf <= 63:
+            raise SettingsError(f"crf {self.crf} is outside 0..63")
+        if self.bitrate is not None and not 1000 <= self.bitrate <= 2_000_000_000:
+            raise SettingsError(f"bitrate {self.bitrate} b/s is outside 1 kb/s .. 2 Gb/s")
+        if self.keyint is not None and not 1 <= self.keyint <= 10_000:
+            raise SettingsError(f"keyint {self.keyint} is outside 1..10000")
+        if self.threads is not None and not 1 <= self.threads <= 64:
+            raise SettingsError(f"threads {self.threads} is outside 1..64")
+
+
+@dataclass(frozen=True)
+class DecodeContext:
+    """What a strategy's decoder is told about the segment it decodes."""
+
+    width: int
+    height: int
+    frame_count: int
+    params: dict[str, Any]
+
+
+class Strategy(ABC):
+    """A way of coding a scene.
+
+    Subclasses set ``name`` and ``id`` (from :mod:`neurocodec.bitstream.ids`
+    for built-ins, ``>= PRIVATE_ID_MIN`` for third parties) and implement
+    :meth:`encode`, :meth:`decode` and :meth:`describe`.
+
+    Frames given to :meth:`encode` have even width and height (the agent pads);
+    :meth:`decode` must return frames of that same padded size.
+    """
+
+    name: ClassVar[str]
+    id: ClassVar[int]
+
+    @abstractmethod
+    def encode(self, frames: Sequence[Frame], settings: StrategySettings, fps: Any) -> bytes:
+        """Code ``frames`` (one scene) into payload bytes."""
+
+    @abstractmethod
+    def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
+        """Reconstruct the scene's frames from payload bytes."""
+
+    @abstractmethod
+    def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
+        """The exact options used, stored in the segment so the encode can be reproduced."""
+
+    def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
+        """Neural decoder cost in multiply-accumulates per output pixel (0 for classical codecs)."""
+        return 0.0
+
+    def weight_hashes(self, params: dict[str, Any] | None = None) -> tuple[bytes, ...]:
+        """SHA-256 of each weights file the decoder needs (none for classical codecs)."""
+        return ()
+
+
+_REGISTRY: dict[str, type[Strategy]] = {}
+_BY_ID: dict[int, type[Strategy]] = {}
+_entry_points_loaded = False
+
+
+def register(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator adding a strategy to the registry (checks name/id consistency)."""
+    name, sid = cls.name, cls.id
+    if name in STRATEGY_IDS and STRATEGY_IDS[name] != sid:
+        raise ValueError(f"strategy {name!r} must use its frozen id {STRATEGY_IDS[name]}, not {sid}")
+    if name not in STRATEGY_IDS and not PRIVATE_ID_MIN <= sid <= MAX_STRATEGY_ID:
+        raise ValueError(f"third-party strategy {name!r} needs an id in {PRIVATE_ID_MIN}..{MAX_STRATEGY_ID}")
+    if _BY_ID.get(sid, cls) is not cls or _REGISTRY.get(name, cls) is not cls:
+        raise ValueError(f"strategy {name!r} / id {sid} is already registered by another class")
+    _REGISTRY[name] = cls
+    _BY_ID[sid] = cls
+    return cls
+
+
+def _load_builtins_and_plugins() -> None:
+    global _entry_points_loaded
+    from . import classical  # noqa: F401  (registers the built-ins)
+
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            cls = ep.load()
+            if cls.name not in _REGISTRY:
+                register(cls)
+        except Exception as exc:  # a broken plugin must not break the codec
+            log.warning("could not load strategy plugin %s: %s", ep.name, exc)
+
+
+def get_strategy(name: str) -> Strategy:
+    """An instance of the strategy registered under ``name``."""
+    _load_builtins_and_plugins()
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        raise UnknownStrategyError(
+            f"unknown strategy {name!r}; available: {', '.join(available_strategies())}"
+        ) from None
+
+
+def get_strategy_by_id(strategy_id: int) -> Strategy:
+    """An instance of the strategy with a bitstream id."""
+    _load_builtins_and_plugins()
+    try:
+        return _BY_ID[strategy_id]()
+    except KeyError:
+        raise UnknownStrategyError(f"no strategy with id {strategy_id} is installed") from None
+
+
+def available_strategies() -> list[str]:
+    """Names of all registered strategies."""
+    _load_builtins_and_plugins()
+    return sorted(_REGISTRY)
