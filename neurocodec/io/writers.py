@@ -149,7 +149,7 @@ class PyAVWriter(VideoWriter):
 
         av_frame = to_av(frame)
         av_frame.pts = self.frames_written
-        av_frame.time_base = self._stream.codec_context.time_base
+        av_frame.time_base = 1 / self.info.fps
         self._container.mux(self._stream.encode(av_frame))
 
     def _finish(self):

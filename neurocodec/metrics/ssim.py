@@ -8,7 +8,7 @@ sigma=1.5, use_sample_covariance=False, data_range=255)``).
 
 MS-SSIM follows Wang, Simoncelli and Bovik, "Multiscale structural similarity
 for image quality assessment", Asilomar 2003: five scales, 2x2 average-pool
-downsampling, exponents (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), negative
+downsampling (odd sides rounded up), exponents (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), negative
 contrast-structure terms clamped to zero. It needs the smaller side to exceed
 160 pixels; smaller frames give None.
 """
@@ -70,7 +70,18 @@ def ms_ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float | None:
             values.append(max(float(np.mean(lum * cs)), 0.0))
         else:
             values.append(max(float(np.mean(cs)), 0.0))
-            h, w = (x.shape[0] // 2) * 2, (x.shape[1] // 2) * 2
-            x = x[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-            y = y[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+            x, y = _halve(x), _halve(y)
     return float(np.prod(np.power(values, _WEIGHTS)))
+
+
+def _halve(p: np.ndarray) -> np.ndarray:
+    """2x2 average pool; an odd last row/column is repeated first, so sides round up.
+
+    Rounding up (as the reference MATLAB code's symmetric padding does) keeps the
+    coarsest scale at least 11 pixels for every side over 160; dropping the odd
+    row instead left 161..175-pixel sides with an empty last scale (NaN).
+    """
+    h, w = p.shape
+    if h % 2 or w % 2:
+        p = np.pad(p, ((0, h % 2), (0, w % 2)), mode="edge")
+    return p.reshape(p.shape[0] // 2, 2, p.shape[1] // 2, 2).mean(axis=(1, 3))
