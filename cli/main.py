@@ -55,9 +55,9 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from . import compare, decode, demo, encode, info
+    from . import bench, compare, decode, demo, encode, info
 
-    for module in (encode, decode, info, compare, demo):
+    for module in (encode, decode, info, compare, bench, demo):
         cli.add_command(module.command)
 
 

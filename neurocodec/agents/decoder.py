@@ -146,6 +146,14 @@ class NcvSource(VideoSource):
         return self.agent.frames()
 
 
+def _reproduce(seg: SegmentInfo, h: NcvHeader) -> dict[str, Any]:
+    try:
+        strategy = get_strategy_by_id(seg.strategy_id)
+    except UnknownStrategyError:
+        return {}
+    return strategy.reproduce(seg.params, h.width + h.width % 2, h.height + h.height % 2, h.fps)
+
+
 def describe(path: str | os.PathLike) -> dict[str, Any]:
     """The ``info --json`` view of a file (validates every chunk; decodes nothing)."""
     with NcvReader(path) as reader:
@@ -158,6 +166,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "path": str(path),
         "version": f"{version[0]}.{version[1]}",
         "writer": meta.get("writer"),
+        "libavcodec": meta.get("libavcodec"),
         "width": h.width,
         "height": h.height,
         "fps": f"{h.fps.numerator}/{h.fps.denominator}",
@@ -182,7 +191,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
                 "strategy_id": s.strategy_id,
                 "bytes": s.chunk_size,
                 "payload_bytes": s.payload_size,
-                "params": s.params,
+                "params": s.params | _reproduce(s, h),
                 "weight_hashes": [x.hex() for x in s.weight_hashes],
             }
             for s in segs

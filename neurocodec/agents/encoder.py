@@ -96,11 +96,12 @@ def encode_segment(
         chosen, payload, quality, met, probes = _search_crf(
             strategy, padded, frames, settings, fps, target_psnr, target_ssim
         )
+    params = strategy.describe(chosen, p0.width, p0.height, fps)
     return SegmentResult(
         strategy=strategy.name,
         strategy_id=strategy.id,
         payload=payload,
-        params=strategy.describe(chosen, p0.width, p0.height, fps),
+        params=params,
         weight_hashes=strategy.weight_hashes(),
         seconds=time.perf_counter() - t0,
         quality=quality,
@@ -138,6 +139,13 @@ def _search_crf(strategy, padded, frames, settings, fps, target_psnr, target_ssi
     # Final numbers (MS-SSIM included) come from the chosen payload itself.
     q = _measure(strategy, payload, frames, padded[0], fps, ms_ssim=True)
     return chosen, payload, q, met, probes
+
+
+def _writer_meta() -> dict[str, str]:
+    """Written once per file: who wrote it, with which FFmpeg (the classical encoders' version)."""
+    import av
+
+    return {"writer": f"neurocodec {__version__}", "libavcodec": ".".join(map(str, av.library_versions["libavcodec"]))}
 
 
 def _chunks(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
@@ -206,7 +214,7 @@ class EncodingAgent:
             fps=info.fps,
             color=(color.primaries, color.transfer, color.matrix, color.full_range),
             overwrite=overwrite,
-            meta={"writer": f"neurocodec {__version__}"},
+            meta=_writer_meta(),
         )
         seg_reports: list[SegmentReport] = []
         overall = QualityAccumulator()
@@ -233,7 +241,7 @@ class EncodingAgent:
                         start_frame=start,
                         end_frame=done,
                         strategy=result.strategy,
-                        params=result.params,
+                        params=result.params | self.strategy.reproduce(result.params, info.width, info.height, info.fps),
                         bytes=size,
                         encode_seconds=round(result.seconds, 3),
                         quality=q.to_dict() if q else None,

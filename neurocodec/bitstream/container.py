@@ -154,8 +154,10 @@ def _pack_segment(
     params: dict[str, Any],
 ) -> bytes:
     name = strategy.encode("utf-8")
-    if not 1 <= len(name) <= MAX_NAME:
-        raise ValueError(f"strategy name must be 1..{MAX_NAME} bytes")
+    if not 1 <= len(name) <= MAX_NAME or not strategy.isprintable():
+        raise ValueError(f"strategy name must be printable and 1..{MAX_NAME} bytes")
+    if not isinstance(params, dict):
+        raise ValueError("segment params must be a dict")
     if not 0 < strategy_id <= MAX_STRATEGY_ID:
         raise ValueError(f"strategy id {strategy_id} outside 1..{MAX_STRATEGY_ID}")
     if len(weight_hashes) > MAX_HASHES or any(len(h) != HASH_SIZE for h in weight_hashes):
@@ -196,7 +198,7 @@ def _parse_segment_prefix(cur: Cursor) -> tuple:
     raw = cur.blob("params", MAX_PARAMS)
     try:
         params = json.loads(bytes(raw).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting depth
         raise cur.error("params are not valid JSON") from None
     if not isinstance(params, dict):
         raise cur.error("params must be a JSON object")
@@ -228,18 +230,31 @@ class NcvWriter:
         from ..io.atomic import atomic_path
 
         self.path = Path(path)
-        self._geometry = (width, height, Fraction(fps), color)
+        fps = Fraction(fps)
+        # Refuse here whatever the reader would refuse later.
+        if not (1 <= width <= MAX_DIM and 1 <= height <= MAX_DIM):
+            raise ValueError(f"frame size {width}x{height} is outside 1..{MAX_DIM}")
+        if not 0 < fps <= 1000:
+            raise ValueError(f"frame rate {fps} is outside (0, 1000]")
+        self._geometry = (width, height, fps, color)
+        # Encode everything before the temporary file exists, so a bad argument leaves nothing behind.
+        # Placeholder header: frame and segment counts are patched in close().
+        start = SIGNATURE + bytes(VERSION) + pack_chunk(b"HEAD", self._header(0, 0).pack())
+        if meta:
+            start += pack_chunk(b"meta", json.dumps(meta, sort_keys=True).encode("utf-8"))
         self._ctx = atomic_path(self.path, overwrite=overwrite)
         self._tmp = self._ctx.__enter__()
-        self._fh: BinaryIO = open(self._tmp, "wb")
+        try:
+            self._fh: BinaryIO = open(self._tmp, "wb")
+            self._fh.write(start)
+        except BaseException as exc:
+            if hasattr(self, "_fh"):
+                self._fh.close()
+            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         self._entries: list[tuple[int, int, int]] = []
         self._frames = 0
         self._closed = False
-        self._fh.write(SIGNATURE + bytes(VERSION))
-        # Placeholder header: frame and segment counts are patched in close().
-        self._fh.write(pack_chunk(b"HEAD", self._header(0, 0).pack()))
-        if meta:
-            self._fh.write(pack_chunk(b"meta", json.dumps(meta, sort_keys=True).encode("utf-8")))
 
     def _header(self, frames: int, segments: int) -> NcvHeader:
         w, h, fps, (prim, trc, mat, full) = self._geometry
@@ -262,6 +277,8 @@ class NcvWriter:
         """Append the next segment (frames follow the previous segment). Returns its chunk size."""
         if frame_count < 1:
             raise ValueError("a segment needs at least one frame")
+        if self._frames + frame_count > MAX_FRAMES or len(self._entries) >= MAX_SEGMENTS:
+            raise ValueError(f"a .ncv file holds at most {MAX_FRAMES} frames in {MAX_SEGMENTS} segments")
         index = len(self._entries)
         prefix = _pack_segment(index, strategy_id, strategy, self._frames, frame_count, weight_hashes, params or {})
         offset = self._fh.tell()
@@ -336,6 +353,8 @@ class NcvReader:
     """
 
     def __init__(self, source: str | os.PathLike | bytes):
+        #: Contents of the ancillary ``meta`` chunk, filled in by :meth:`iter_segments`.
+        self.meta: dict[str, Any] = {}
         if isinstance(source, (bytes, bytearray, memoryview)):
             self.path = "<bytes>"
             self._fh: BinaryIO = io.BytesIO(bytes(source))
@@ -471,7 +490,7 @@ class NcvReader:
                 try:
                     meta = json.loads(self._read_exact(poff, plen, "meta"))
                     self.meta = meta if isinstance(meta, dict) else {}
-                except ValueError:
+                except (ValueError, RecursionError):
                     self.meta = {}
             elif ctype == b"HEAD":
                 raise self._error("second HEAD chunk", offset)
@@ -544,6 +563,8 @@ class NcvReader:
             return None
         try:
             ctype, poff, plen = self._chunk_at(self.size - _NEND_CHUNK, want=b"NEND")
+            if plen != _NEND.size:
+                return None
             (indx_off,) = _NEND.unpack(self._read_exact(poff, plen, "NEND"))
             if not self._first_chunk <= indx_off < self.size:
                 return None

@@ -102,7 +102,15 @@ class Strategy(ABC):
 
     @abstractmethod
     def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
-        """The exact options used, stored in the segment so the encode can be reproduced."""
+        """The exact options used, stored in the segment so the encode can be reproduced.
+
+        Keep it small (it costs bytes in every segment); derived, human-facing
+        details belong in :meth:`reproduce`.
+        """
+
+    def reproduce(self, params: dict[str, Any], width: int, height: int, fps: Any) -> dict[str, Any]:
+        """Details derived from stored params for reports (e.g. an equivalent command line)."""
+        return {}
 
     def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
         """Neural decoder cost in multiply-accumulates per output pixel (0 for classical codecs)."""

@@ -45,6 +45,8 @@ class ClassicalStrategy(Strategy):
     default_preset: str
     default_crf: float
     max_crf: int
+    #: CRF span a rate-distortion sweep covers (benchmarks); roughly 0.05-1 bpp on natural video.
+    rd_crf_range: tuple[int, int]
     #: Encoder thread count when the settings give none: a value that keeps bytes machine-independent.
     default_threads: int = 0
 
@@ -64,32 +66,30 @@ class ClassicalStrategy(Strategy):
         raise NotImplementedError
 
     def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
-        import av
-
+        """The encoder options, kept small: they are stored in every segment."""
         self._check(settings)
-        fps = Fraction(fps)
-        opts = self._options(settings)
-        keyint = settings.keyint or self._default_keyint(fps)
-        threads = self._threads(settings)
-        args = ["ffmpeg", "-f", "yuv4mpegpipe", "-i", "in.y4m", "-c:v", self.encoder, "-pix_fmt", "yuv420p"]
-        args += ["-g", str(keyint), "-threads", str(threads)]
-        if settings.bitrate is not None:
-            args += ["-b:v", str(settings.bitrate)]
-        for k, v in sorted(opts.items()):
-            args += [f"-{k}", v]
-        return {
+        params: dict[str, Any] = {
             "encoder": self.encoder,
-            "libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
-            "width": width,
-            "height": height,
-            "fps": f"{fps.numerator}/{fps.denominator}",
-            "pix_fmt": "yuv420p",
-            "gop_size": keyint,
-            "threads": threads,
-            "bit_rate": settings.bitrate,
-            "options": opts,
-            "ffmpeg_args": args,
+            "options": self._options(settings),
+            "gop_size": settings.keyint or self._default_keyint(Fraction(fps)),
+            "threads": self._threads(settings),
         }
+        if settings.bitrate is not None:
+            params["bit_rate"] = settings.bitrate
+        return params
+
+    def reproduce(self, params: dict[str, Any], width: int, height: int, fps: Any) -> dict[str, Any]:
+        """An ``ffmpeg`` command line equivalent to the stored options (input: the segment's frames as y4m)."""
+        fps = Fraction(fps)
+        args = ["ffmpeg", "-f", "yuv4mpegpipe", "-i", "in.y4m", "-c:v", str(params.get("encoder"))]
+        args += ["-pix_fmt", "yuv420p", "-r", f"{fps.numerator}/{fps.denominator}"]
+        args += ["-g", str(params.get("gop_size")), "-threads", str(params.get("threads"))]
+        if params.get("bit_rate") is not None:
+            args += ["-b:v", str(params["bit_rate"])]
+        options = params.get("options")
+        for k, v in sorted(options.items() if isinstance(options, dict) else []):
+            args += [f"-{k}", str(v)]
+        return {"ffmpeg_args": args}
 
     def _default_keyint(self, fps: Fraction) -> int:
         # About 10 s: segments already start with keyframes, so long GOPs cost little seeking.
@@ -138,6 +138,22 @@ class ClassicalStrategy(Strategy):
         return b"".join(out)
 
     # -- decode --------------------------------------------------------------
+
+    @staticmethod
+    def packets(payload: bytes) -> list[bytes]:
+        """The encoder packets in a payload (their concatenation is the elementary stream)."""
+        cur = Cursor(payload)
+        fmt = cur.u8("payload format")
+        if fmt != _PAYLOAD_FORMAT:
+            raise cur.error(f"payload format {fmt} is not supported")
+        cur.blob("extradata", _MAX_EXTRADATA)
+        count = cur.varint("packet count", len(payload))
+        out = []
+        for _ in range(count):
+            cur.u8("packet flags")
+            out.append(bytes(cur.blob("packet", cur.remaining)))
+        cur.expect_end("payload")
+        return out
 
     def _decoder(self):
         import av
@@ -205,6 +221,7 @@ class X264(ClassicalStrategy):
     default_preset = "medium"
     default_crf = 23
     max_crf = 51
+    rd_crf_range = (20, 40)
     default_threads = 1
 
     def _options(self, s):
@@ -228,6 +245,7 @@ class X265(ClassicalStrategy):
     default_preset = "medium"
     default_crf = 28
     max_crf = 51
+    rd_crf_range = (22, 42)
 
     def _options(self, s):
         opts = {"preset": str(s.preset or self.default_preset)}
@@ -253,6 +271,7 @@ class AV1(ClassicalStrategy):
     default_preset = "6"
     default_crf = 35
     max_crf = 63
+    rd_crf_range = (24, 56)
 
     def _options(self, s):
         opts = {"preset": str(s.preset or self.default_preset)}

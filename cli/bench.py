@@ -1,0 +1,59 @@
+"""``neurocodec bench``: rate-distortion curves and BD-rates against reproducible anchors."""
+
+from __future__ import annotations
+
+import click
+
+from .common import fps_option, overwrite_option, size_option
+
+
+@click.command("bench")
+@click.argument("inputs", nargs=-1, required=True, metavar="CLIP_OR_DIR...")
+@click.option("--codecs", default="x264,x265,av1,auto", show_default=True, help="Comma-separated codecs.")
+@click.option("--points", type=int, default=5, show_default=True, help="Rate points per codec (at least 4).")
+@click.option("--frames", type=int, default=64, show_default=True, help="Frames from the start of each clip.")
+@click.option("--anchor", default="x265", show_default=True, help="Codec the BD-rates are computed against.")
+@click.option("--preset", "presets", metavar="CODEC=P,...", help="Preset overrides (defaults: x264 medium, x265 medium, av1 6).")
+@click.option("--low-delay", is_flag=True, help="Low-delay configuration: no B-frames for every codec.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Rate points measured in parallel (timings then share the CPU).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the results JSON here.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write RD curves (PNG) here.")
+@click.option("--metric", type=click.Choice(["psnr_yuv", "psnr_y", "ssim"]), default="psnr_yuv", show_default=True, help="Quality axis of the plot.")
+@click.option("--compressai-dir", type=click.Path(file_okay=False), help="Also write CompressAI-format result files here.")
+@size_option
+@fps_option
+@overwrite_option
+@click.option("-q", "--quiet", is_flag=True, help="Print only the final tables.")
+def command(inputs, codecs, points, frames, anchor, presets, low_delay, workers, json_path, plot_path, metric,
+            compressai_dir, size, fps, overwrite, quiet):
+    """Measure codecs on clips: rate points, PSNR/SSIM, speed, memory, BD-rate against an anchor.
+
+    Each CLIP_OR_DIR is a video, a folder of videos or of frames, a raw .yuv
+    (with --size/--fps), or a clip-set file (.toml/.json: local paths, or URLs
+    with sha256, downloaded to the user cache).
+    """
+    from neurocodec.bench import BenchConfig, format_tables, plot_rd, run_bench, write_compressai, write_json
+    from neurocodec.bench.clipset import expand_inputs
+    from neurocodec.bench.config import parse_presets
+    from neurocodec.io.atomic import check_writable
+
+    for out in (json_path, plot_path):
+        if out:
+            check_writable(out, overwrite)
+    config = BenchConfig(
+        codecs=tuple(c.strip() for c in codecs.split(",") if c.strip()), points=points, frames=frames,
+        anchor=anchor, presets=parse_presets(presets), low_delay=low_delay, workers=workers,
+    )
+    clips = expand_inputs(list(inputs), size=size, fps=fps)
+    say = None if quiet else (lambda line: click.echo(line, err=True))
+    results = run_bench(clips, config, progress=say)
+    click.echo(format_tables(results))
+    if json_path:
+        write_json(results, json_path, overwrite=overwrite)
+    if plot_path:
+        plot_rd(results, plot_path, metric=metric)
+    if compressai_dir:
+        write_compressai(results, compressai_dir)
+
+
+__all__ = ["command"]

@@ -1,0 +1,84 @@
+"""Benchmark settings: which codecs, how many rate points, which anchor and presets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..errors import SettingsError
+
+__all__ = ["BenchConfig", "DEFAULT_PRESETS", "ANCHOR_CODECS", "parse_presets"]
+
+#: Anchor presets used unless overridden: x264 medium, x265 medium, SVT-AV1 preset 6.
+DEFAULT_PRESETS = {"x264": "medium", "x265": "medium", "av1": "6"}
+#: Codecs measured as external anchors: their rate is the elementary stream's size
+#: (what ``ffmpeg -c:v ... out.264`` writes), not the .ncv wrapper's.
+ANCHOR_CODECS = ("x264", "x265", "av1")
+
+
+def parse_presets(text: str | None) -> dict[str, str]:
+    """``"x264=fast,av1=8"`` -> ``{"x264": "fast", "av1": "8"}``."""
+    out: dict[str, str] = {}
+    for item in filter(None, (text or "").split(",")):
+        if "=" not in item:
+            raise SettingsError(f"preset override must look like codec=preset, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What ``neurocodec bench`` measures.
+
+    Args:
+        codecs: Codec names: ``x264``, ``x265``, ``av1`` (anchors), ``auto`` or any strategy.
+        points: Rate points per codec (CRF values evenly spread over the strategy's RD range).
+        frames: Frames taken from the start of each clip.
+        anchor: The codec BD-rates are computed against.
+        presets: Per-codec preset overrides (defaults: :data:`DEFAULT_PRESETS`).
+        low_delay: No B-frames / reordering for every codec (the "low-delay" configuration).
+        workers: Rate points measured in parallel processes (timings then share the CPU).
+        min_overlap: Least quality-range overlap for a BD-rate to be reported.
+    """
+
+    codecs: tuple[str, ...] = ("x264", "x265", "av1", "auto")
+    points: int = 5
+    frames: int = 64
+    anchor: str = "x265"
+    presets: dict[str, str] = field(default_factory=dict)
+    low_delay: bool = False
+    workers: int = 1
+    min_overlap: float = 0.5
+    seed_psnr: float = 35.0
+    seed_ssim: float = 0.95
+
+    def __post_init__(self) -> None:
+        if not self.codecs:
+            raise SettingsError("no codecs to benchmark")
+        if len(set(self.codecs)) != len(self.codecs):
+            raise SettingsError("a codec is listed twice")
+        if self.anchor not in self.codecs:
+            raise SettingsError(f"anchor {self.anchor!r} must be one of the codecs ({', '.join(self.codecs)})")
+        if not 4 <= self.points <= 20:
+            raise SettingsError(f"points must be 4..20 (BD-rate needs at least 4), got {self.points}")
+        if not 1 <= self.frames <= 100_000:
+            raise SettingsError(f"frames must be at least 1, got {self.frames}")
+        if not 1 <= self.workers <= 64:
+            raise SettingsError(f"workers must be 1..64, got {self.workers}")
+        unknown = set(self.presets) - set(self.codecs)
+        if unknown:
+            raise SettingsError(f"preset given for codec(s) not benchmarked: {', '.join(sorted(unknown))}")
+
+    def preset(self, codec: str) -> str | None:
+        return self.presets.get(codec, DEFAULT_PRESETS.get(codec))
+
+    @property
+    def mode(self) -> str:
+        return "low_delay" if self.low_delay else "random_access"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["codecs"] = list(self.codecs)
+        d["presets_used"] = {c: self.preset(c) for c in self.codecs}
+        d["mode"] = self.mode
+        return d

@@ -1,0 +1,112 @@
+"""One rate point: a real encode, a real decode, and the measurements.
+
+Runs in its own spawned process (see :mod:`neurocodec.bench.runner`), so the
+peak resident memory it reports is that point's alone.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PointJob", "measure_point", "crf_ladder"]
+
+
+@dataclass(frozen=True)
+class PointJob:
+    clip_y4m: str
+    workdir: str
+    codec: str
+    crf: float
+    preset: str | None
+    low_delay: bool
+    rate_basis: str  # "elementary_stream" or "ncv_file"
+
+
+def crf_ladder(strategy_name: str, points: int) -> list[int]:
+    """``points`` distinct integer CRFs evenly spread over the strategy's RD range, best quality first."""
+    from ..agents.encoder import AUTO_STRATEGY
+    from ..strategies import get_strategy
+
+    s = get_strategy(AUTO_STRATEGY if strategy_name == "auto" else strategy_name)
+    lo, hi = getattr(s, "rd_crf_range", (None, None))
+    if lo is None:
+        raise ValueError(f"strategy {strategy_name!r} has no quality knob to sweep")
+    step = (hi - lo) / (points - 1)
+    ladder = sorted({round(lo + i * step) for i in range(points)})
+    if len(ladder) < points:
+        raise ValueError(f"{strategy_name}: cannot place {points} distinct CRFs in {lo}..{hi}")
+    return ladder
+
+
+def measure_point(job: PointJob) -> dict[str, Any]:
+    """Encode, decode and measure one point; returns plain data for the results JSON."""
+    import neurocodec
+    from neurocodec.agents.decoder import DecodingAgent
+    from neurocodec.bitstream import NcvReader
+    from neurocodec.io import open_source
+    from neurocodec.metrics import compare_frames
+    from neurocodec.strategies import get_strategy_by_id
+
+    ncv = Path(job.workdir) / f"{job.codec}_crf{job.crf:g}.ncv"
+    t0 = time.perf_counter()
+    report = neurocodec.encode(
+        job.clip_y4m, ncv, strategy=job.codec, crf=job.crf, preset=job.preset,
+        low_delay=job.low_delay, measure_quality=False, overwrite=True,
+    )
+    enc_s = time.perf_counter() - t0
+
+    stream_bytes = 0
+    macs = 0.0
+    with NcvReader(ncv) as reader:
+        segs = reader.segments()
+        for seg in segs:
+            strategy = get_strategy_by_id(seg.strategy_id)
+            macs = max(macs, strategy.decoder_macs_per_pixel(seg.params))
+            packets = getattr(strategy, "packets", None)
+            if packets is not None:
+                stream_bytes += sum(len(p) for p in packets(reader.payload(seg)))
+    agent = DecodingAgent(ncv)
+    t0 = time.perf_counter()
+    n = sum(1 for _ in agent.frames())
+    dec_s = time.perf_counter() - t0
+    with open_source(job.clip_y4m) as src:
+        q = compare_frames(src.frames(), agent.frames())
+
+    file_bytes = report.bytes
+    basis = "elementary_stream" if job.rate_basis == "elementary_stream" and stream_bytes else "ncv_file"
+    rate_bytes = stream_bytes if basis == "elementary_stream" else file_bytes
+    duration = report.duration_s
+    first = get_strategy_by_id(segs[0].strategy_id)
+    params = segs[0].params | first.reproduce(segs[0].params, report.width + report.width % 2,
+                                              report.height + report.height % 2, report.fps)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    os.unlink(ncv)
+    return {
+        "crf": job.crf,
+        "rate_basis": basis,
+        "bytes": rate_bytes,
+        "file_bytes": file_bytes,
+        "stream_bytes": stream_bytes or None,
+        "bitrate_kbps": rate_bytes * 8 / duration / 1000,
+        "bpp": rate_bytes * 8 / (report.width * report.height * report.frames),
+        "frames": n,
+        "psnr_y": q.psnr_y,
+        "psnr_u": q.psnr_u,
+        "psnr_v": q.psnr_v,
+        "psnr_yuv": q.psnr_yuv,
+        "ssim": q.ssim,
+        "ms_ssim": q.ms_ssim,
+        "encode_seconds": enc_s,
+        "decode_seconds": dec_s,
+        "encode_fps": n / enc_s,
+        "decode_fps": n / dec_s,
+        "peak_rss_mb": peak_kib / 1024,
+        "decoder_macs_per_pixel": macs,
+        "strategies": sorted({s.strategy for s in segs}),
+        "encoder_params": params,
+    }
