@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import fps_option, overwrite_option, size_option
+from .common import fps_option, overwrite_option, show_progress, size_option
 
 
 @click.command("bench")
@@ -44,7 +44,12 @@ def command(inputs, codecs, points, frames, anchor, presets, low_delay, workers,
         codecs=tuple(c.strip() for c in codecs.split(",") if c.strip()), points=points, frames=frames,
         anchor=anchor, presets=parse_presets(presets), low_delay=low_delay, workers=workers,
     )
-    clips = expand_inputs(list(inputs), size=size, fps=fps)
+    from neurocodec._progress import StderrProgress
+
+    bar = StderrProgress("download", unit="bytes") if show_progress(quiet) else None
+    clips = expand_inputs(list(inputs), size=size, fps=fps, progress=bar)
+    if bar:
+        bar.close()
     say = None if quiet else (lambda line: click.echo(line, err=True))
     results = run_bench(clips, config, progress=say)
     click.echo(format_tables(results))

@@ -11,8 +11,9 @@ __all__ = ["StderrProgress"]
 class StderrProgress:
     """Callable ``(done_frames, total_frames_or_None)`` that redraws one stderr line."""
 
-    def __init__(self, label: str, stream=None):
+    def __init__(self, label: str, stream=None, unit: str = "frames"):
         self.label = label
+        self.unit = unit
         self.stream = stream or sys.stderr
         self.t0 = time.perf_counter()
         self.drawn = False
@@ -22,9 +23,9 @@ class StderrProgress:
         if total:
             width = 30
             fill = int(width * min(done, total) / total)
-            text = f"{self.label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} frames, {rate:.1f} fps"
+            text = f"{self.label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} {self.unit}, {rate:.1f}/s"
         else:
-            text = f"{self.label} {done} frames, {rate:.1f} fps"
+            text = f"{self.label} {done} {self.unit}, {rate:.1f}/s"
         self.stream.write("\r" + text)
         self.stream.flush()
         self.drawn = True

@@ -22,6 +22,7 @@ their SHA-256 before use.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import logging
 import os
@@ -98,12 +99,14 @@ def download(
                     done += len(block)
                     if progress:
                         progress(done, total)
+            if total is not None and done < total:
+                raise InputError(f"{url}: download interrupted at {done} of {total} bytes; rerun to resume")
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # range past the end: the part file is complete
             pass
         else:
             raise InputError(f"{url}: download failed (HTTP {exc.code}); rerun to resume") from None
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
         raise InputError(f"{url}: download interrupted ({exc}); rerun to resume") from None
     got = _sha256(part)
     if got != sha256:

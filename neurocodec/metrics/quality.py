@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..io.frame import Frame
 from .psnr import psnr, psnr_yuv
-from .ssim import ms_ssim, ssim
+from .ssim import ssim, ssim_and_ms_ssim
 
 __all__ = ["FrameQuality", "QualityAccumulator", "VideoQuality", "frame_quality", "compare_frames"]
 
@@ -31,8 +31,12 @@ def frame_quality(ref: Frame, dist: Frame, *, with_ms_ssim: bool = True) -> Fram
     if (ref.width, ref.height) != (dist.width, dist.height):
         raise ValueError(f"frame sizes differ: {ref.width}x{ref.height} vs {dist.width}x{dist.height}")
     py, pu, pv = psnr(ref.y, dist.y), psnr(ref.u, dist.u), psnr(ref.v, dist.v)
-    s = ssim(ref.y, dist.y) if min(ref.y.shape) >= 11 else float("nan")
-    ms = ms_ssim(ref.y, dist.y) if with_ms_ssim else None
+    if min(ref.y.shape) < 11:
+        s, ms = float("nan"), None
+    elif with_ms_ssim:
+        s, ms = ssim_and_ms_ssim(ref.y, dist.y)
+    else:
+        s, ms = ssim(ref.y, dist.y), None
     return FrameQuality(py, pu, pv, psnr_yuv(py, pu, pv), s, ms)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-__all__ = ["ssim", "ms_ssim", "MS_SSIM_MIN_SIDE"]
+__all__ = ["ssim", "ms_ssim", "ssim_and_ms_ssim", "MS_SSIM_MIN_SIDE"]
 
 _K1, _K2, _SIGMA, _TRUNCATE = 0.01, 0.03, 1.5, 3.5  # truncate 3.5 * 1.5 -> 11x11 window
 _WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
@@ -58,20 +58,27 @@ def ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
 
 def ms_ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float | None:
     """MS-SSIM of two planes, or None when the smaller side is under 161 pixels."""
-    if a.shape != b.shape:
-        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
-    if min(a.shape) < MS_SSIM_MIN_SIDE:
-        return None
+    return ssim_and_ms_ssim(a, b, peak)[1]
+
+
+def ssim_and_ms_ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> tuple[float, float | None]:
+    """SSIM and MS-SSIM together, sharing the full-resolution statistics (about half the work of both)."""
+    _check(a, b, 11)
     x, y = a.astype(np.float64), b.astype(np.float64)
+    lum, cs = _stats(x, y, peak)
+    full = float(np.mean(lum * cs))
+    if min(a.shape) < MS_SSIM_MIN_SIDE:
+        return full, None
     values = []
     for level in range(len(_WEIGHTS)):
-        lum, cs = _stats(x, y, peak)
+        if level:
+            x, y = _halve(x), _halve(y)
+            lum, cs = _stats(x, y, peak)
         if level == len(_WEIGHTS) - 1:
             values.append(max(float(np.mean(lum * cs)), 0.0))
         else:
             values.append(max(float(np.mean(cs)), 0.0))
-            x, y = _halve(x), _halve(y)
-    return float(np.prod(np.power(values, _WEIGHTS)))
+    return full, float(np.prod(np.power(values, _WEIGHTS)))
 
 
 def _halve(p: np.ndarray) -> np.ndarray:
