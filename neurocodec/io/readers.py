@@ -145,7 +145,7 @@ def _av_reason(exc: Exception) -> str:
 
 
 class FrameFolderSource(VideoSource):
-    """A folder of numbered images (PNG, JPEG, ...); sorted names give the frame order.
+    """A folder of numbered images (PNG, JPEG, ...); names in natural order (f2 before f10) give the frame order.
 
     RGB and greyscale images are converted to BT.601 limited-range YUV 4:2:0
     by FFmpeg's swscale (the same conversion ``ffmpeg -i %d.png out.y4m`` uses).
@@ -155,7 +155,10 @@ class FrameFolderSource(VideoSource):
         from PIL import Image
 
         self.path = str(path)
-        files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = sorted(
+            (p for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+            key=_natural_key,
+        )
         if not files:
             raise InputError(f"{self.path}: folder holds no image files ({', '.join(IMAGE_SUFFIXES)})")
         self.files = files
@@ -191,6 +194,11 @@ class FrameFolderSource(VideoSource):
                     f"({self.info.width}x{self.info.height})"
                 )
             yield from_av(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24"))
+
+
+def _natural_key(p: Path) -> list:
+    """Sort ``f2.png`` before ``f10.png`` (numbers compared as numbers)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
 
 
 class RawYuvSource(VideoSource):

@@ -58,6 +58,10 @@ def ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
 
 def ms_ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float | None:
     """MS-SSIM of two planes, or None when the smaller side is under 161 pixels."""
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    if min(a.shape) < MS_SSIM_MIN_SIDE:
+        return None
     return ssim_and_ms_ssim(a, b, peak)[1]
 
 
