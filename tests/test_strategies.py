@@ -165,3 +165,30 @@ def test_register_rejects_bad_ids():
     Fake.name, Fake.id = "my_private", 12
     with pytest.raises(ValueError, match="third-party"):
         register(Fake)
+
+
+def test_entry_point_plugins_are_loaded(monkeypatch):
+    """A strategy published under the `neurocodec.strategies` entry-point group becomes available."""
+    import importlib.metadata as md
+
+    from neurocodec.strategies import base
+
+    class Plugin(Strategy):
+        name = "plugin_demo"
+        id = 0x4100
+
+        def encode(self, frames, settings, fps):
+            return b""
+
+        def decode(self, payload, ctx):
+            return iter(())
+
+        def describe(self, settings, width, height, fps):
+            return {}
+
+    ep = md.EntryPoint(name="plugin_demo", value="x:y", group=base.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(md.EntryPoint, "load", lambda self: Plugin)
+    monkeypatch.setattr(md, "entry_points", lambda group=None: [ep] if group == base.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(base, "_entry_points_loaded", False)
+    assert "plugin_demo" in available_strategies()
+    assert get_strategy_by_id(0x4100).name == "plugin_demo"
