@@ -11,26 +11,34 @@ from .common import fps_option, overwrite_option, quiet_option, show_progress, s
 @click.command("encode")
 @click.argument("input", type=click.Path(dir_okay=True))
 @click.argument("output", type=click.Path(dir_okay=False))
-@click.option("-s", "--strategy", default="auto", show_default=True, help="auto (currently x265), x264, x265, av1, ...")
-@click.option("--crf", type=float, help="Constant-quality factor (x264/x265: 0-51, av1: 0-63).")
-@click.option("--bitrate", metavar="RATE", help="Target bitrate, e.g. 800k or 1.5M (single-pass ABR).")
-@click.option("--target-psnr", type=float, help="Minimum mean PSNR-YUV (dB) per segment; CRF is searched.")
-@click.option("--target-ssim", type=float, help="Minimum mean SSIM per segment; CRF is searched.")
-@click.option("--preset", help="Encoder preset (x264/x265: ultrafast..veryslow, av1: -1..13).")
+@click.option("-s", "--strategy", default="auto", show_default=True,
+              help="auto (per scene: best measured candidate), x264, x265, av1, ...")
+@click.option("--crf", type=float, help="Constant-quality factor (x264/x265: 0-51, av1: 0-63; with auto: as --quality).")
+@click.option("--quality", type=float, help="Quality knob on an x265-CRF-like scale (default 28): one RD slope for all scenes.")
+@click.option("--bitrate", metavar="RATE", help="Target bitrate for the whole video, e.g. 800k or 1.5M (shared by equal slope).")
+@click.option("--target-psnr", type=float, help="Minimum mean PSNR-YUV (dB) per scene, verified on the final encode.")
+@click.option("--target-ssim", type=float, help="Minimum mean SSIM per scene, verified on the final encode.")
+@click.option("--preset", help="auto: fast|medium|slow search effort; else the encoder preset (x26x: ultrafast..veryslow, av1: -1..13).")
 @click.option("--keyint", type=int, help="Maximum keyframe interval in frames.")
 @click.option("--threads", type=int, help="Encoder threads (default keeps bytes machine-independent).")
 @click.option("--low-delay", is_flag=True, help="No B-frames / frame reordering.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Segments encoded in parallel processes.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (neural strategies).")
-@click.option("--segment-frames", type=int, help="Frames per segment (default: what fits 512 MiB, at most 300).")
+@click.option("--segment-frames", type=int, help="Fixed-length segments instead of detected scenes.")
+@click.option("--scenes", "scenes_file", type=click.Path(dir_okay=False), help="Use these scenes (Av1an JSON) instead of detecting them.")
+@click.option("--write-scenes", type=click.Path(dir_okay=False), help="Save the scenes used (Av1an JSON with class and features).")
+@click.option("--min-scene", "min_scene_frames", type=int, help="Shortest scene in frames (default 0.4 s).")
+@click.option("--max-scene", "max_scene_frames", type=int, help="Longest scene in frames (default 10 s, at most 300).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted encode of the same job (OUTPUT.parts/).")
 @click.option("--no-quality", is_flag=True, help="Skip measuring each segment's quality.")
 @click.option("--stats-json", type=click.Path(dir_okay=False), help="Write the full encode report as JSON.")
 @size_option
 @fps_option
 @overwrite_option
 @quiet_option
-def command(input, output, strategy, crf, bitrate, target_psnr, target_ssim, preset, keyint, threads, low_delay,
-            workers, device, segment_frames, no_quality, stats_json, size, fps, overwrite, quiet):
+def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_ssim, preset, keyint, threads, low_delay,
+            workers, device, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
+            no_quality, stats_json, size, fps, overwrite, quiet):
     """Encode INPUT (video file, image folder or raw .yuv) to OUTPUT (.ncv)."""
     import neurocodec
     from neurocodec.io.atomic import atomic_path, check_writable
@@ -42,6 +50,8 @@ def command(input, output, strategy, crf, bitrate, target_psnr, target_ssim, pre
         target_ssim=target_ssim, preset=preset, device=device, workers=workers,
         progress=show_progress(quiet), overwrite=overwrite, size=size, fps=fps, keyint=keyint,
         threads=threads, low_delay=low_delay, segment_frames=segment_frames, measure_quality=not no_quality,
+        quality=quality, scenes_file=scenes_file, write_scenes=write_scenes, min_scene_frames=min_scene_frames,
+        max_scene_frames=max_scene_frames, resume=resume,
     )
     if stats_json:
         with atomic_path(stats_json, overwrite=overwrite) as tmp:
@@ -54,6 +64,10 @@ def command(input, output, strategy, crf, bitrate, target_psnr, target_ssim, pre
             f"{output}: {report.frames} frames, {report.bytes} bytes, {report.bitrate_kbps:.1f} kb/s"
             f"{quality} ({names}, {len(report.segments)} segment(s), {report.encode_seconds:.1f} s)"
         )
+        if report.allocation:
+            a = report.allocation
+            click.echo(f"bitrate: target {a['target_bps'] / 1000:.1f} kb/s, predicted {a['predicted_bps'] / 1000:.1f}, "
+                       f"achieved {report.bitrate_kbps:.1f}")
         if any(s.target_met is False for s in report.segments):
             missed = [str(s.index) for s in report.segments if s.target_met is False]
             click.echo(f"warning: target quality not reached in segment(s) {', '.join(missed)}", err=True)

@@ -31,7 +31,7 @@ class _Group(click.Group):
             click.echo(f"neurocodec: error: {_one_line(exc)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except KeyboardInterrupt:
-            click.echo("neurocodec: interrupted; no output was written", err=True)
+            click.echo("neurocodec: interrupted; no output was written (finished scenes are kept: rerun with --resume)", err=True)
             ctx.exit(130)
 
 

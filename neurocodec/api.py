@@ -51,19 +51,22 @@ def encode(
         src: A video PyAV reads, a folder of numbered images, or a raw ``.yuv``
             (then ``size`` and ``fps`` are required).
         dst: Output ``.ncv`` path, written atomically.
-        strategy: ``"auto"`` (currently x265) or a strategy name (``x264``, ``x265``, ``av1``, ...).
-        crf: Constant-quality factor (strategy's scale).
-        bitrate: Target bits per second (``1500000`` or ``"1.5M"``).
-        target_psnr: Per-segment minimum mean PSNR-YUV in dB (CRF searched by real encodes).
-        target_ssim: Per-segment minimum mean SSIM.
-        preset: Encoder speed preset.
+        strategy: ``"auto"`` (per scene: the candidate strategy and CRF with the best
+            measured rate-distortion) or a strategy name (``x264``, ``x265``, ``av1``, ...).
+        crf: Constant-quality factor (strategy's scale; with ``auto`` the quality knob).
+        bitrate: Target bits per second for the whole video (``1500000`` or ``"1.5M"``),
+            shared across scenes by equal rate-distortion slope.
+        target_psnr: Per-scene minimum mean PSNR-YUV in dB, verified on the final encode.
+        target_ssim: Per-scene minimum mean SSIM, verified likewise.
+        preset: Encoder speed preset; with ``auto`` the search effort (fast, medium, slow).
         device: ``auto``/``cpu``/``cuda`` for neural strategies.
         workers: Segments encoded in parallel processes (bytes do not change).
         progress: True for a stderr progress line, or a callback ``(done, total)``.
         overwrite: Replace an existing ``dst``.
         size, fps: Raw-YUV geometry; ``fps`` also overrides a container's rate.
         **options: Further :class:`~neurocodec.settings.EncodeOptions` fields
-            (``keyint``, ``threads``, ``low_delay``, ``segment_frames``, ...).
+            (``quality``, ``keyint``, ``threads``, ``low_delay``, ``scenes_file``,
+            ``write_scenes``, ``resume``, ``min_scene_frames``, ``max_scene_frames``, ...).
 
     Returns:
         The :class:`~neurocodec.report.EncodeReport` (sizes, bitrate, per-segment quality).

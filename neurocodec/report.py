@@ -11,7 +11,13 @@ __all__ = ["SegmentReport", "EncodeReport"]
 
 @dataclass
 class SegmentReport:
-    """One segment of an encode. ``end_frame`` is exclusive (Av1an's convention)."""
+    """One segment of an encode. ``end_frame`` is exclusive (Av1an's convention).
+
+    ``probes`` are the trial encodes (strategy, preset, CRF, bits, quality) the
+    decision was taken from, ``decision`` the chosen candidate with its
+    predicted rate and quality and Lagrangian cost, and ``tries`` the final
+    encodes of a target-quality search.
+    """
 
     index: int
     start_frame: int
@@ -23,6 +29,10 @@ class SegmentReport:
     quality: dict[str, Any] | None = None
     target_met: bool | None = None
     probes: list[dict[str, Any]] = field(default_factory=list)
+    scene_class: str | None = None
+    transition: str | None = None
+    decision: dict[str, Any] | None = None
+    tries: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -46,6 +56,7 @@ class EncodeReport:
     options: dict[str, Any]
     segments: list[SegmentReport]
     quality: dict[str, Any] | None = None
+    allocation: dict[str, Any] | None = None
 
     @property
     def strategies(self) -> list[str]:

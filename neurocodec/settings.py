@@ -7,9 +7,11 @@ from dataclasses import asdict, dataclass
 
 from .errors import SettingsError
 
-__all__ = ["EncodeOptions", "parse_bitrate", "DEVICES"]
+__all__ = ["EncodeOptions", "parse_bitrate", "DEVICES", "AUTO_SPEEDS"]
 
 DEVICES = ("auto", "cpu", "cuda")
+#: With ``strategy="auto"``, ``preset`` is the search effort.
+AUTO_SPEEDS = ("fast", "medium", "slow")
 
 
 def parse_bitrate(value: int | float | str | None) -> int | None:
@@ -33,25 +35,33 @@ class EncodeOptions:
     """Everything that decides the bytes of an encode (plus how many workers run it).
 
     Args:
-        strategy: A strategy name, or ``"auto"`` (currently: x265; scene-adaptive
-            selection replaces this when it lands).
-        crf: Constant-quality factor on the strategy's scale.
+        strategy: A strategy name, or ``"auto"``: per scene, the candidate strategy
+            and CRF with the best measured rate-distortion trade-off.
+        crf: Constant-quality factor on the strategy's scale (with ``auto``: the quality knob).
+        quality: The quality knob, on an x265-CRF-like scale (lower is better):
+            one Lagrangian operating slope for every scene and strategy.
         bitrate: Target bits per second (int or strings such as ``"1M"``).
         target_psnr: Lowest acceptable mean PSNR-YUV (dB) per segment.
         target_ssim: Lowest acceptable mean SSIM (Y) per segment.
-        preset: Encoder speed preset.
+        preset: Encoder speed preset; with ``auto`` the search effort (fast, medium, slow).
         keyint: Maximum keyframe interval in frames.
         threads: Encoder threads (None: the strategy's deterministic default).
         low_delay: No B-frames / frame reordering.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (for neural strategies).
         workers: Segments encoded in parallel processes; never changes the bytes.
-        segment_frames: Frames per segment (None: as many as fit ``memory_mb``, at most 300).
-        memory_mb: Raw-frame memory one segment may hold when ``segment_frames`` is None.
+        segment_frames: Fixed-length segments instead of detected scenes.
+        min_scene_frames, max_scene_frames: Scene length limits (defaults: 0.4 s, and
+            10 s or what fits ``memory_mb`` with all workers busy, at most 300 frames).
+        memory_mb: Raw-frame memory the scenes in flight may hold.
         measure_quality: Decode each segment and report its quality.
+        scenes_file: Use these scenes (Av1an JSON) instead of detecting them.
+        write_scenes: Save the scenes used (Av1an JSON, with class and features).
+        resume: Reuse scenes finished by an interrupted encode of the same job.
     """
 
     strategy: str = "auto"
     crf: float | None = None
+    quality: float | None = None
     bitrate: int | None = None
     target_psnr: float | None = None
     target_ssim: float | None = None
@@ -62,16 +72,31 @@ class EncodeOptions:
     device: str = "auto"
     workers: int = 1
     segment_frames: int | None = None
+    min_scene_frames: int | None = None
+    max_scene_frames: int | None = None
     memory_mb: int = 512
     measure_quality: bool = True
+    scenes_file: str | None = None
+    write_scenes: str | None = None
+    resume: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bitrate", parse_bitrate(self.bitrate))
         if self.preset is not None:
             object.__setattr__(self, "preset", str(self.preset))
-        modes = [self.crf is not None, self.bitrate is not None, self.targets_given]
-        if sum(modes) > 1:
-            raise SettingsError("choose one rate control: crf, bitrate, or target quality (target_psnr/target_ssim)")
+        modes = [self.crf is not None or self.quality is not None, self.bitrate is not None, self.targets_given]
+        if sum(modes) > 1 or (self.crf is not None and self.quality is not None):
+            raise SettingsError(
+                "choose one rate control: crf or quality, bitrate, or target quality (target_psnr/target_ssim)"
+            )
+        if self.quality is not None and not 0 <= self.quality <= 51:
+            raise SettingsError(f"quality {self.quality} is outside 0..51")
+        for name in ("min_scene_frames", "max_scene_frames"):
+            v = getattr(self, name)
+            if v is not None and not 1 <= v <= 100_000:
+                raise SettingsError(f"{name} {v} is outside 1..100000")
+        if self.segment_frames is not None and self.scenes_file is not None:
+            raise SettingsError("give either segment_frames or a scenes file, not both")
         if self.target_psnr is not None and not 10 <= self.target_psnr <= 99:
             raise SettingsError(f"target PSNR {self.target_psnr} dB is outside 10..99")
         if self.target_ssim is not None and not 0 < self.target_ssim < 1:

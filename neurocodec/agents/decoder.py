@@ -162,6 +162,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         size = reader.size
         meta = reader.meta
         version = reader.version
+        scene_info = reader.scene_info if len(reader.scene_info) == len(segs) else [{}] * len(segs)
     return {
         "path": str(path),
         "version": f"{version[0]}.{version[1]}",
@@ -193,7 +194,10 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
                 "payload_bytes": s.payload_size,
                 "params": s.params | _reproduce(s, h),
                 "weight_hashes": [x.hex() for x in s.weight_hashes],
+                "class": extra.get("class"),
+                "transition": extra.get("transition"),
+                "quality": {"psnr_yuv": extra.get("psnr_yuv"), "ssim": extra.get("ssim")},
             }
-            for s in segs
+            for s, extra in zip(segs, scene_info)
         ],
     }

@@ -1,9 +1,18 @@
-"""The encoding agent: source -> segments -> strategy payloads -> ``.ncv``.
+"""The encoding agent: analysis -> per-scene decisions -> strategy payloads -> ``.ncv``.
 
-Segments are fixed-length chunks of the source for now (scene detection will
-choose them); each is encoded independently, optionally in parallel worker
-processes, and written in order, so the output bytes never depend on the
-worker count. Memory holds at most ``workers + 1`` segments of raw frames.
+1. One analysis pass finds scenes (cuts, fades, dissolves; long scenes split)
+   and classifies each (:mod:`neurocodec.analysis`).
+2. Each scene is encoded independently (:mod:`.scene`): with ``auto``, the
+   scene class proposes candidate strategies, trial encodes measure them,
+   and the rate-distortion decision picks strategy and CRF (:mod:`.rd`).
+   With ``--bitrate``, all scenes are probed first and one Lagrange
+   multiplier shares the bits (equal slope).
+3. Finished scenes go to a part store beside the output (:mod:`.parts`), so a
+   killed encode can ``resume``; the ``.ncv`` is assembled at the end.
+
+Scenes run in order in this process or in spawned workers; the output bytes
+never depend on the worker count. Memory holds at most ``workers + 1`` scenes
+of raw frames.
 """
 
 from __future__ import annotations
@@ -13,150 +22,46 @@ import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
 from .._version import __version__
+from ..analysis.pipeline import AnalysisConfig, analyze
+from ..analysis.scenes import Scene, load_scenes, save_scenes
 from ..bitstream.container import NcvWriter
 from ..errors import SettingsError
-from ..io.frame import Frame, VideoInfo, crop, frame_nbytes, pad_to_even
+from ..io.frame import Frame, frame_nbytes
 from ..io.readers import VideoSource, open_source
 from ..metrics.quality import QualityAccumulator, VideoQuality
 from ..report import EncodeReport, SegmentReport
-from ..settings import EncodeOptions
-from ..strategies.base import DecodeContext, Strategy, StrategySettings, get_strategy
+from ..settings import AUTO_SPEEDS, EncodeOptions
+from ..strategies.base import StrategySettings, available_strategies, get_strategy
+from .parts import PartStore
+from .rd import Candidate, CandidateModel, Decision, Probe, lambda_for_budget, lambda_for_quality
+from .scene import SceneJob, SceneResult, encode_scene, models_from, probe_scene
 
-__all__ = ["EncodingAgent", "AUTO_STRATEGY", "encode_segment", "SegmentResult"]
+__all__ = ["EncodingAgent", "AUTO_STRATEGY", "SceneResult"]
 
 log = logging.getLogger(__name__)
 
-#: What ``strategy="auto"`` means until scene-adaptive selection lands.
-AUTO_STRATEGY = "x265"
-_MAX_SEGMENT_FRAMES = 300
+AUTO_STRATEGY = "auto"
+#: ``auto``'s search effort per speed preset: candidates per scene, probe window (frames), CRFs per candidate.
+SEARCH = {"fast": (1, 12, 2), "medium": (2, 24, 3), "slow": (99, 48, 4)}
+DEFAULT_QUALITY = 28.0
 
 ProgressCallback = Callable[[int, int | None], None]
 
 
-@dataclass
-class SegmentResult:
-    """What encoding one segment produced (returned from worker processes)."""
-
-    strategy: str
-    strategy_id: int
-    payload: bytes
-    params: dict[str, Any]
-    weight_hashes: tuple[bytes, ...]
-    seconds: float
-    quality: VideoQuality | None = None
-    target_met: bool | None = None
-    probes: list[dict[str, Any]] = field(default_factory=list)
+def _target_center(psnr: float | None) -> float:
+    """A quality knob likely near a PSNR target (x265 CRF c gave about 73 - c dB on the dev clips)."""
+    return DEFAULT_QUALITY if psnr is None else min(max(73.0 - psnr, 12.0), 45.0)
 
 
-def _measure(strategy: Strategy, payload: bytes, frames: list[Frame], padded: Frame, fps, *, ms_ssim: bool) -> VideoQuality:
-    """Decode ``payload`` exactly as the decoder will and compare with the source."""
-    ctx = DecodeContext(padded.width, padded.height, len(frames), {})
-    acc = QualityAccumulator(with_ms_ssim=ms_ssim)
-    for ref, rec in zip(frames, strategy.decode(payload, ctx), strict=True):
-        acc.add(ref, crop(rec, ref.width, ref.height))
-    return acc.result()
-
-
-def _meets(q: VideoQuality, target_psnr: float | None, target_ssim: float | None) -> bool:
-    return (target_psnr is None or q.psnr_yuv >= target_psnr) and (target_ssim is None or q.ssim >= target_ssim)
-
-
-def encode_segment(
-    strategy_name: str,
-    settings: StrategySettings,
-    frames: list[Frame],
-    fps: Fraction,
-    *,
-    measure: bool = True,
-    target_psnr: float | None = None,
-    target_ssim: float | None = None,
-) -> SegmentResult:
-    """Encode one segment; with targets, search the largest CRF whose real decode meets them.
-
-    The search is a bisection over integer CRF; each probe is a full encode and
-    decode of the segment, and the returned payload is the probe that was
-    measured, so the reported quality is that of the bytes written.
-    """
-    t0 = time.perf_counter()
-    strategy = get_strategy(strategy_name)
-    padded = [pad_to_even(f) for f in frames]
-    p0 = padded[0]
-    if target_psnr is None and target_ssim is None:
-        payload = strategy.encode(padded, settings, fps)
-        quality = _measure(strategy, payload, frames, p0, fps, ms_ssim=True) if measure else None
-        chosen, met, probes = settings, None, []
-    else:
-        chosen, payload, quality, met, probes = _search_crf(
-            strategy, padded, frames, settings, fps, target_psnr, target_ssim
-        )
-    params = strategy.describe(chosen, p0.width, p0.height, fps)
-    return SegmentResult(
-        strategy=strategy.name,
-        strategy_id=strategy.id,
-        payload=payload,
-        params=params,
-        weight_hashes=strategy.weight_hashes(),
-        seconds=time.perf_counter() - t0,
-        quality=quality,
-        target_met=met,
-        probes=probes,
-    )
-
-
-def _search_crf(strategy, padded, frames, settings, fps, target_psnr, target_ssim):
-    lo, hi = 0, int(getattr(strategy, "max_crf", 51))
-    if not hasattr(strategy, "max_crf"):
-        raise SettingsError(f"{strategy.name}: target quality needs a strategy with a CRF scale")
-    probes: list[dict[str, Any]] = []
-    best = None  # highest CRF that met the targets
-    fallback = None  # lowest CRF tried, in case none meets them
-    crf = int(strategy.default_crf)
-    while lo <= hi:
-        s = replace(settings, crf=float(crf))
-        payload = strategy.encode(padded, s, fps)
-        q = _measure(strategy, payload, frames, padded[0], fps, ms_ssim=False)
-        ok = _meets(q, target_psnr, target_ssim)
-        probes.append({"crf": crf, "bytes": len(payload), "psnr_yuv": q.psnr_yuv, "ssim": q.ssim, "meets": ok})
-        if ok:
-            best = (s, payload, q)
-            lo = crf + 1
-        else:
-            if fallback is None or crf < fallback[0].crf:
-                fallback = (s, payload, q)
-            hi = crf - 1
-        crf = (lo + hi) // 2
-    chosen, payload, q = best or fallback
-    met = best is not None
-    if not met:
-        log.warning("%s: no CRF reaches the target quality on this segment; used crf %s", strategy.name, chosen.crf)
-    # Final numbers (MS-SSIM included) come from the chosen payload itself.
-    q = _measure(strategy, payload, frames, padded[0], fps, ms_ssim=True)
-    return chosen, payload, q, met, probes
-
-
-def _writer_meta() -> dict[str, str]:
-    """Written once per file: who wrote it, with which FFmpeg (the classical encoders' version)."""
-    import av
-
-    return {"writer": f"neurocodec {__version__}", "libavcodec": ".".join(map(str, av.library_versions["libavcodec"]))}
-
-
-def _chunks(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
-    batch: list[Frame] = []
-    for f in frames:
-        batch.append(f)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _probe_job(job: SceneJob, center: float) -> list[Probe]:
+    return probe_scene(job, center)
 
 
 class EncodingAgent:
@@ -164,34 +69,90 @@ class EncodingAgent:
 
     Args:
         options: Encode options (or keyword arguments building :class:`~neurocodec.settings.EncodeOptions`).
-
-    Example:
-        >>> agent = EncodingAgent(EncodeOptions(strategy="av1", crf=35))  # doctest: +SKIP
-        >>> report = agent.encode("in.mp4", "out.ncv")  # doctest: +SKIP
     """
 
     def __init__(self, options: EncodeOptions | None = None, **kwargs: Any):
         if options is not None and kwargs:
             raise TypeError("pass either options or keyword arguments")
-        self.options = options or EncodeOptions(**kwargs)
-        name = AUTO_STRATEGY if self.options.strategy == "auto" else self.options.strategy
-        self.strategy = get_strategy(name)
+        self.options = o = options or EncodeOptions(**kwargs)
+        self.auto = o.strategy == AUTO_STRATEGY
+        if self.auto:
+            if o.preset is not None and o.preset not in AUTO_SPEEDS:
+                raise SettingsError(f"with strategy auto, --preset is the search effort: {', '.join(AUTO_SPEEDS)}")
+            self.speed = o.preset or "medium"
+            self.strategy = None
+        else:
+            self.speed = "medium"
+            self.strategy = get_strategy(o.strategy)
         self.settings = StrategySettings(
-            crf=self.options.crf,
-            bitrate=self.options.bitrate,
-            preset=self.options.preset,
-            keyint=self.options.keyint,
-            threads=self.options.threads,
-            low_delay=self.options.low_delay,
+            crf=o.crf if not self.auto else None,
+            preset=None if self.auto else o.preset,
+            keyint=o.keyint,
+            threads=o.threads,
+            low_delay=o.low_delay,
         )
-        # Validate strategy-specific ranges now, before any input is read.
-        self.strategy.describe(self.settings, 2, 2, Fraction(25))
+        if self.strategy is not None:
+            self.strategy.describe(self.settings, 2, 2, Fraction(25))  # validates ranges before any input is read
+        self.mode = self._mode()
 
-    def segment_frames(self, info: VideoInfo) -> int:
-        if self.options.segment_frames:
-            return self.options.segment_frames
-        budget = self.options.memory_mb * 2**20 // frame_nbytes(info.width, info.height)
-        return max(1, min(_MAX_SEGMENT_FRAMES, budget))
+    def _mode(self) -> str:
+        o = self.options
+        if o.targets_given:
+            return "target"
+        if o.bitrate is not None:
+            return "bitrate"
+        if self.auto or o.quality is not None:
+            return "lagrangian"
+        return "fixed"
+
+    @property
+    def quality(self) -> float:
+        o = self.options
+        if o.quality is not None:
+            return o.quality
+        if self.auto and o.crf is not None:
+            return o.crf  # with auto, --crf is the quality knob (x265-CRF-like scale)
+        return DEFAULT_QUALITY
+
+    # -- candidates -------------------------------------------------------------
+
+    def candidates(self, scene: Scene) -> tuple[Candidate, ...]:
+        if not self.auto:
+            s = self.strategy
+            lo, hi = _bounds(s)
+            return (Candidate(s.name, self.options.preset, lo, hi),)
+        ranked = []
+        for name in available_strategies():
+            s = get_strategy(name)
+            rank = s.candidate_rank(scene.scene_class)
+            if rank is not None:
+                ranked.append((rank, name, s))
+        ranked.sort()
+        count = SEARCH[self.speed][0]
+        return tuple(Candidate(name, s.speed_preset(self.speed), *_bounds(s)) for _, name, s in ranked[:count])
+
+    # -- scenes -----------------------------------------------------------------
+
+    def _scene_limits(self, info) -> tuple[int, int]:
+        o = self.options
+        fps = float(info.fps)
+        min_f = o.min_scene_frames or max(4, round(fps * 0.4))
+        budget = max(1, o.memory_mb * 2**20 // (frame_nbytes(info.width, info.height) * (o.workers + 1)))
+        max_f = o.max_scene_frames or max(min_f, min(round(fps * 10), 300, budget))
+        return min(min_f, max_f), max_f
+
+    def scenes(self, source: VideoSource) -> list[Scene]:
+        o = self.options
+        min_f, max_f = self._scene_limits(source.info)
+        given = None
+        if o.scenes_file:
+            given, _ = load_scenes(o.scenes_file)
+        elif o.segment_frames:
+            n = sum(1 for _ in source.frames()) if source.info.frame_count is None else source.info.frame_count
+            given = [Scene(a, min(a + o.segment_frames, n), "split") for a in range(0, n, o.segment_frames)]
+        return analyze(source, AnalysisConfig(min_frames=min_f, max_frames=max_f), scenes=given)
+
+    # -- encode -----------------------------------------------------------------
 
     def encode(
         self,
@@ -202,113 +163,240 @@ class EncodingAgent:
         progress: ProgressCallback | None = None,
     ) -> EncodeReport:
         """Encode ``src`` to ``dst`` (written atomically) and return the report."""
+        from ..io.atomic import check_writable
+
         t0 = time.perf_counter()
+        check_writable(dst, overwrite)
         source = src if isinstance(src, VideoSource) else open_source(src)
-        info = source.info
-        opts = self.options
-        color = info.color
-        writer = NcvWriter(
-            dst,
-            width=info.width,
-            height=info.height,
-            fps=info.fps,
-            color=(color.primaries, color.transfer, color.matrix, color.full_range),
-            overwrite=overwrite,
-            meta=_writer_meta(),
-        )
-        seg_reports: list[SegmentReport] = []
-        overall = QualityAccumulator()
-        done = 0
         try:
-            per_seg = self.segment_frames(info)
-            for frames, result in self._run(_chunks(source.frames(), per_seg), info.fps):
-                size = writer.add_segment(
-                    strategy_id=result.strategy_id,
-                    strategy=result.strategy,
-                    frame_count=len(frames),
-                    payload=result.payload,
-                    params=result.params,
-                    weight_hashes=result.weight_hashes,
-                )
-                start = done
-                done += len(frames)
-                q = result.quality
-                if q is not None:
-                    overall.add_video(q)
-                seg_reports.append(
-                    SegmentReport(
-                        index=len(seg_reports),
-                        start_frame=start,
-                        end_frame=done,
-                        strategy=result.strategy,
-                        params=result.params | self.strategy.reproduce(result.params, info.width, info.height, info.fps),
-                        bytes=size,
-                        encode_seconds=round(result.seconds, 3),
-                        quality=q.to_dict() if q else None,
-                        target_met=result.target_met,
-                        probes=result.probes,
-                    )
-                )
-                log.info("segment %d: frames %d-%d, %s, %d bytes", len(seg_reports) - 1, start, done, result.strategy, size)
-                if progress:
-                    progress(done, info.frame_count)
-            if done == 0:
-                raise SettingsError(f"{source.path}: no frames to encode")
-            nbytes = writer.close()
-        except BaseException:
-            writer.abort()
-            raise
+            return self._encode(source, dst, overwrite, progress, t0)
         finally:
             source.close()
-        duration = float(done / info.fps)
-        quality = overall.result().to_dict() if overall.frames else None
-        return EncodeReport(
-            path=str(dst),
-            source=str(source.path),
-            width=info.width,
-            height=info.height,
-            fps=f"{info.fps.numerator}/{info.fps.denominator}",
-            frames=done,
-            bytes=nbytes,
-            duration_s=duration,
-            bitrate_kbps=nbytes * 8 / duration / 1000,
-            encode_seconds=round(time.perf_counter() - t0, 3),
-            options=opts.to_dict() | {"strategy_resolved": self.strategy.name},
-            segments=seg_reports,
-            quality=quality,
-        )
 
-    def _job_args(self, frames: list[Frame], fps: Fraction) -> tuple[tuple, dict]:
-        o = self.options
-        return (self.strategy.name, self.settings, frames, fps), {
-            "measure": o.measure_quality,
-            "target_psnr": o.target_psnr,
-            "target_ssim": o.target_ssim,
+    def _encode(self, source: VideoSource, dst, overwrite, progress, t0) -> EncodeReport:
+        o, info = self.options, source.info
+        scenes = self.scenes(source)
+        if not scenes:
+            raise SettingsError(f"{source.path}: no frames to encode")
+        total = scenes[-1].end_frame
+        if o.write_scenes:
+            save_scenes(o.write_scenes, scenes, total)
+        store = PartStore(dst, self._job_doc(source, scenes), resume=o.resume)
+        decisions: list[Decision | None] = [None] * len(scenes)
+        alloc: dict[str, Any] = {}
+        if self.mode == "bitrate":
+            decisions, alloc = self._allocate(source, scenes, store)
+        done = 0
+        for scene, result in self._run(source, scenes, decisions, store):
+            done += scene.frames
+            if progress:
+                progress(done, total)
+        report = self._assemble(dst, info, scenes, store, overwrite, source.path, t0, alloc)
+        store.remove()
+        return report
+
+    def _job_doc(self, source: VideoSource, scenes: list[Scene]) -> dict[str, Any]:
+        st = os.stat(source.path) if os.path.exists(source.path) else None
+        return {
+            "source": os.path.abspath(source.path),
+            "source_size": st.st_size if st else None,
+            "source_mtime_ns": st.st_mtime_ns if st else None,
+            "options": self.options.to_dict() | {"workers": None, "resume": None, "write_scenes": None},
+            "scenes": [s.to_dict() for s in scenes],
+            "neurocodec": __version__,
         }
 
-    def _run(self, segments: Iterator[list[Frame]], fps: Fraction) -> Iterator[tuple[list[Frame], SegmentResult]]:
-        """Encode segments in order, in this process or in spawned workers."""
-        if self.options.workers == 1:
-            for frames in segments:
-                args, kwargs = self._job_args(frames, fps)
-                yield frames, encode_segment(*args, **kwargs)
-            return
+    def _job(self, scene: Scene, index: int, frames: tuple[Frame, ...], fps: Fraction, decision: Decision | None) -> SceneJob:
+        o = self.options
+        _, window, points = SEARCH[self.speed]
+        mode = {"bitrate": "decided"}.get(self.mode, self.mode)
+        settings = self.settings
+        if mode == "fixed" and o.crf is None:
+            settings = replace(settings, crf=None)
+        return SceneJob(
+            index=index,
+            frames=frames,
+            fps=fps,
+            mode=mode,
+            candidates=self.candidates(scene),
+            settings=settings,
+            lam=lambda_for_quality(self.quality),
+            decision=decision,
+            target_psnr=o.target_psnr,
+            target_ssim=o.target_ssim,
+            probe_frames=window,
+            probe_points=points,
+            measure=o.measure_quality,
+        )
+
+    def _center(self) -> float:
+        return _target_center(self.options.target_psnr) if self.mode == "target" else self.quality
+
+    def _scene_frames(self, source: VideoSource, scenes: list[Scene]) -> Iterator[tuple[int, Scene, tuple[Frame, ...]]]:
+        frames = source.frames()
+        for i, scene in enumerate(scenes):
+            batch = tuple(next(frames) for _ in range(scene.frames))
+            yield i, scene, batch
+
+    def _pool(self):
         # Spawn, never fork: forked children break CUDA and inherit locks.
-        ctx = multiprocessing.get_context("spawn")
-        pending: deque[tuple[list[Frame], Future]] = deque()
-        with ProcessPoolExecutor(max_workers=self.options.workers, mp_context=ctx) as pool:
+        return ProcessPoolExecutor(max_workers=self.options.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def _map_ordered(self, fn, items: Iterator[tuple[Any, tuple]]) -> Iterator[tuple[Any, Any]]:
+        """Apply ``fn(*args)`` to each item in order, inline or in workers, yielding ``(tag, result)`` in order."""
+        if self.options.workers == 1:
+            for tag, args in items:
+                yield tag, fn(*args)
+            return
+        pending: deque[tuple[Any, Future]] = deque()
+        with self._pool() as pool:
             try:
-                for frames in segments:
-                    args, kwargs = self._job_args(frames, fps)
-                    pending.append((frames, pool.submit(encode_segment, *args, **kwargs)))
+                for tag, args in items:
+                    pending.append((tag, pool.submit(fn, *args)))
                     if len(pending) > self.options.workers:
-                        frames0, fut = pending.popleft()
-                        yield frames0, fut.result()
+                        t, fut = pending.popleft()
+                        yield t, fut.result()
                 while pending:
-                    frames0, fut = pending.popleft()
-                    yield frames0, fut.result()
+                    t, fut = pending.popleft()
+                    yield t, fut.result()
             except BaseException:
                 for _, fut in pending:
                     fut.cancel()
                 raise
+
+    def _allocate(self, source, scenes, store) -> tuple[list[Decision], dict[str, Any]]:
+        """Target bitrate: probe every scene, then one lambda for all (equal slope)."""
+        fps = Fraction(source.info.fps)
+        items = (
+            (i, (self._job(scene, i, frames, fps, None), self.quality))
+            for i, scene, frames in self._scene_frames(source, scenes)
+        )
+        per_scene = []
+        for i, probes in self._map_ordered(_probe_job, items):
+            job_c = self.candidates(scenes[i])
+            models = [CandidateModel(c, [p for p in probes if (p.strategy, p.preset) == (c.strategy, c.preset)])
+                      for c in job_c if any((p.strategy, p.preset) == (c.strategy, c.preset) for p in probes)]
+            per_scene.append((scenes[i].frames, models))
+        duration = scenes[-1].end_frame / float(fps)
+        # Container overhead (header, per-segment chunk and params, index) comes off the budget.
+        overhead_bits = 8 * (200 + 160 * len(scenes))
+        budget = self.options.bitrate * duration - overhead_bits
+        if budget <= 0:
+            raise SettingsError(f"bitrate {self.options.bitrate} b/s is below the container's own overhead")
+        lam, decisions = lambda_for_budget(per_scene, budget)
+        predicted = sum(n * d.predicted_bits_per_frame for (n, _), d in zip(per_scene, decisions)) + overhead_bits
+        return decisions, {"lambda": lam, "target_bps": self.options.bitrate, "predicted_bps": predicted / duration}
+
+    def _run(self, source, scenes, decisions, store) -> Iterator[tuple[Scene, SceneResult | None]]:
+        fps = Fraction(source.info.fps)
+        center = self._center()
+
+        def items():
+            for i, scene, frames in self._scene_frames(source, scenes):
+                if store.has(i):
+                    continue  # finished before an interruption (--resume)
+                yield i, (self._job(scene, i, frames, fps, decisions[i]), center)
+
+        finished = {i for i in range(len(scenes)) if store.has(i)}
+        for i in sorted(finished):
+            yield scenes[i], None
+        for i, result in self._map_ordered(encode_scene, items()):
+            store.put(i, _result_meta(result), result.payload)
+            log.info("scene %d (%s, %s): %s, %d bytes", i, scenes[i].scene_class, scenes[i].transition,
+                     result.strategy, len(result.payload))
+            yield scenes[i], result
+
+    def _assemble(self, dst, info, scenes, store, overwrite, source_path, t0, alloc) -> EncodeReport:
+        color = info.color
+        writer = NcvWriter(
+            dst, width=info.width, height=info.height, fps=info.fps,
+            color=(color.primaries, color.transfer, color.matrix, color.full_range),
+            overwrite=overwrite, meta=_writer_meta(),
+        )
+        reports: list[SegmentReport] = []
+        overall = QualityAccumulator()
+        have_quality = True
+        try:
+            for i, scene in enumerate(scenes):
+                meta, payload = store.get(i)
+                size = writer.add_segment(
+                    strategy_id=meta["strategy_id"], strategy=meta["strategy"], frame_count=scene.frames,
+                    payload=payload, params=meta["params"], weight_hashes=tuple(bytes.fromhex(h) for h in meta["weight_hashes"]),
+                )
+                q = meta.get("quality")
+                if q is None:
+                    have_quality = False
+                else:
+                    overall.add_video(VideoQuality(**q))
+                strategy = get_strategy(meta["strategy"])
+                w2, h2 = info.width + info.width % 2, info.height + info.height % 2
+                reports.append(SegmentReport(
+                    index=i, start_frame=scene.start_frame, end_frame=scene.end_frame, strategy=meta["strategy"],
+                    params=meta["params"] | strategy.reproduce(meta["params"], w2, h2, info.fps), bytes=size,
+                    encode_seconds=meta["seconds"], quality=q, target_met=meta.get("target_met"),
+                    probes=meta.get("probes", []), scene_class=scene.scene_class, transition=scene.transition,
+                    decision=meta.get("decision"), tries=meta.get("tries", []),
+                ))
+            writer.add_ancillary(b"scns", _scenes_chunk(scenes, reports))
+            nbytes = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        duration = float(scenes[-1].end_frame / info.fps)
+        return EncodeReport(
+            path=str(dst), source=str(source_path), width=info.width, height=info.height,
+            fps=f"{info.fps.numerator}/{info.fps.denominator}", frames=scenes[-1].end_frame, bytes=nbytes,
+            duration_s=duration, bitrate_kbps=nbytes * 8 / duration / 1000,
+            encode_seconds=round(time.perf_counter() - t0, 3),
+            options=self.options.to_dict() | {"mode": self.mode, "speed": self.speed if self.auto else None},
+            segments=reports,
+            quality=overall.result().to_dict() if have_quality and overall.frames else None,
+            allocation=alloc or None,
+        )
+
+
+def _bounds(strategy) -> tuple[int, int]:
+    try:
+        return strategy.crf_bounds()
+    except NotImplementedError:
+        return 0, 0
+
+
+def _result_meta(r: SceneResult) -> dict[str, Any]:
+    return {
+        "strategy": r.strategy,
+        "strategy_id": r.strategy_id,
+        "params": r.params,
+        "weight_hashes": [h.hex() for h in r.weight_hashes],
+        "seconds": round(r.seconds, 3),
+        "quality": r.quality.to_dict() if r.quality else None,
+        "target_met": r.target_met,
+        "decision": r.decision,
+        "probes": r.probes,
+        "tries": r.tries,
+    }
+
+
+def _scenes_chunk(scenes: list[Scene], reports: list[SegmentReport]) -> bytes:
+    """The ancillary ``scns`` chunk: per segment, its class, transition and measured quality."""
+    import json
+
+    rows = []
+    for s, r in zip(scenes, reports):
+        q = r.quality or {}
+        rows.append({
+            "class": s.scene_class,
+            "transition": s.transition,
+            "psnr_yuv": round(q["psnr_yuv"], 4) if q else None,
+            "ssim": round(q["ssim"], 6) if q else None,
+        })
+    return json.dumps({"segments": rows}, separators=(",", ":")).encode()
+
+
+def _writer_meta() -> dict[str, str]:
+    """Written once per file: who wrote it, with which FFmpeg (the classical encoders' version)."""
+    import av
+
+    return {"writer": f"neurocodec {__version__}", "libavcodec": ".".join(map(str, av.library_versions["libavcodec"]))}
+
 

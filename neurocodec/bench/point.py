@@ -29,10 +29,10 @@ class PointJob:
 
 def crf_ladder(strategy_name: str, points: int) -> list[int]:
     """``points`` distinct integer CRFs evenly spread over the strategy's RD range, best quality first."""
-    from ..agents.encoder import AUTO_STRATEGY
     from ..strategies import get_strategy
 
-    s = get_strategy(AUTO_STRATEGY if strategy_name == "auto" else strategy_name)
+    # auto's quality knob is on x265's CRF scale, so it sweeps x265's range.
+    s = get_strategy("x265" if strategy_name == "auto" else strategy_name)
     lo, hi = getattr(s, "rd_crf_range", (None, None))
     if lo is None:
         raise ValueError(f"strategy {strategy_name!r} has no quality knob to sweep")

@@ -205,6 +205,18 @@ def _parse_segment_prefix(cur: Cursor) -> tuple:
     return index, sid, name, start, count, hashes, params
 
 
+def _parse_scene_info(raw: bytes) -> list[dict[str, Any]]:
+    """The ``scns`` chunk is informational: anything malformed is ignored."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return []
+    rows = doc.get("segments") if isinstance(doc, dict) else None
+    if not isinstance(rows, list):
+        return []
+    return [r if isinstance(r, dict) else {} for r in rows]
+
+
 class NcvWriter:
     """Writes a ``.ncv`` file atomically (temporary file, then rename on :meth:`close`).
 
@@ -288,6 +300,13 @@ class NcvWriter:
         self._frames += frame_count
         return len(chunk)
 
+    def add_ancillary(self, chunk_type: bytes, payload: bytes) -> None:
+        """Append an ancillary (skippable) chunk, e.g. ``scns`` with per-segment scene information."""
+        if not is_critical(chunk_type) and len(payload) <= MAX_PARAMS * 16:
+            self._fh.write(pack_chunk(chunk_type, payload))
+        else:
+            raise ValueError(f"ancillary chunks need a lower-case type and at most {MAX_PARAMS * 16} bytes")
+
     def close(self) -> int:
         """Write the index and the final header, then move the file into place. Returns its size."""
         if self._closed:
@@ -355,6 +374,8 @@ class NcvReader:
     def __init__(self, source: str | os.PathLike | bytes):
         #: Contents of the ancillary ``meta`` chunk, filled in by :meth:`iter_segments`.
         self.meta: dict[str, Any] = {}
+        #: Per-segment scene information from the ancillary ``scns`` chunk (may be empty).
+        self.scene_info: list[dict[str, Any]] = []
         if isinstance(source, (bytes, bytearray, memoryview)):
             self.path = "<bytes>"
             self._fh: BinaryIO = io.BytesIO(bytes(source))
@@ -492,6 +513,8 @@ class NcvReader:
                     self.meta = meta if isinstance(meta, dict) else {}
                 except (ValueError, RecursionError):
                     self.meta = {}
+            elif ctype == b"scns" and plen <= MAX_PARAMS * 16:
+                self.scene_info = _parse_scene_info(self._read_exact(poff, plen, "scns"))
             elif ctype == b"HEAD":
                 raise self._error("second HEAD chunk", offset)
             elif is_critical(ctype):

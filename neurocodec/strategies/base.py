@@ -112,6 +112,24 @@ class Strategy(ABC):
         """Details derived from stored params for reports (e.g. an equivalent command line)."""
         return {}
 
+    # -- scene-adaptive encoding hooks (a strategy without them is never proposed by "auto") --
+
+    def candidate_rank(self, scene_class: str | None) -> int | None:
+        """Order in which ``auto`` tries this strategy for a scene class (lower first); None: not a candidate."""
+        return None
+
+    def speed_preset(self, speed: str) -> str | None:
+        """The encoder preset this strategy uses at ``auto``'s speed preset (fast, medium, slow)."""
+        return None
+
+    def crf_for_quality(self, quality: float) -> float:
+        """This strategy's CRF expected to match x265 at CRF ``quality`` (centres the trial encodes)."""
+        raise NotImplementedError(f"{self.name} has no quality knob")
+
+    def crf_bounds(self) -> tuple[int, int]:
+        """Smallest and largest CRF this strategy accepts."""
+        raise NotImplementedError(f"{self.name} has no quality knob")
+
     def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
         """Neural decoder cost in multiply-accumulates per output pixel (0 for classical codecs)."""
         return 0.0

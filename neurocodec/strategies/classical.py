@@ -50,6 +50,28 @@ class ClassicalStrategy(Strategy):
     #: Encoder thread count when the settings give none: a value that keeps bytes machine-independent.
     default_threads: int = 0
 
+    #: Rank as a candidate of ``auto`` (same for every scene class: measurement decides).
+    rank: int
+    #: Encoder preset per ``auto`` speed preset.
+    speeds: dict[str, str]
+    #: ``crf = a * quality + b``, fitted on the development clips (see docs/benchmarks.md).
+    quality_map: tuple[float, float] = (1.0, 0.0)
+
+    # -- scene-adaptive hooks --------------------------------------------------
+
+    def candidate_rank(self, scene_class):
+        return self.rank
+
+    def speed_preset(self, speed):
+        return self.speeds[speed]
+
+    def crf_for_quality(self, quality):
+        a, b = self.quality_map
+        return min(max(a * quality + b, 0), self.max_crf)
+
+    def crf_bounds(self):
+        return 0, self.max_crf
+
     # -- options -------------------------------------------------------------
 
     def _check(self, settings: StrategySettings) -> None:
@@ -223,6 +245,10 @@ class X264(ClassicalStrategy):
     max_crf = 51
     rd_crf_range = (20, 40)
     default_threads = 1
+    rank = 3
+    speeds = {"fast": "faster", "medium": "medium", "slow": "slow"}
+    # Same PSNR-YUV as x265 at CRF q (sam2_cups_720p, akiyo_cif): x264 CRF ~ 0.8 q + 5.
+    quality_map = (0.8, 5.0)
 
     def _options(self, s):
         opts = {"preset": str(s.preset or self.default_preset)}
@@ -246,6 +272,8 @@ class X265(ClassicalStrategy):
     default_crf = 28
     max_crf = 51
     rd_crf_range = (22, 42)
+    rank = 2
+    speeds = {"fast": "fast", "medium": "medium", "slow": "slow"}
 
     def _options(self, s):
         opts = {"preset": str(s.preset or self.default_preset)}
@@ -271,7 +299,13 @@ class AV1(ClassicalStrategy):
     default_preset = "6"
     default_crf = 35
     max_crf = 63
-    rd_crf_range = (24, 56)
+    # SVT-AV1's CRF scale is compressed at the low-rate end: CRF 56 still gave 39.7 dB on a
+    # 720p clip where x265 CRF 42 gave 33.7 dB, so the sweep reaches up to the maximum.
+    rd_crf_range = (30, 63)
+    rank = 1
+    speeds = {"fast": "10", "medium": "8", "slow": "6"}
+    # Same PSNR-YUV as x265 at CRF q (sam2_cups_720p, akiyo_cif): SVT-AV1 CRF ~ 2.9 q - 35.
+    quality_map = (2.9, -35.0)
 
     def _options(self, s):
         opts = {"preset": str(s.preset or self.default_preset)}

@@ -1,0 +1,261 @@
+"""Encoding one scene: trial encodes, the rate-distortion decision, the final encode, verification.
+
+Everything here is a pure function of the scene's frames and the job, so a
+scene gives the same bytes in any worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Any
+
+from ..io.frame import Frame, crop, pad_to_even
+from ..metrics.quality import QualityAccumulator, VideoQuality
+from ..strategies.base import DecodeContext, Strategy, StrategySettings, get_strategy
+from .rd import Candidate, CandidateModel, Decision, Probe, choose_for_targets, choose_lagrangian
+
+__all__ = ["SceneJob", "SceneResult", "encode_scene", "probe_scene", "measure"]
+
+log = logging.getLogger(__name__)
+
+#: Final encodes a target-quality search may spend on one scene after the first.
+_MAX_RETRIES = 4
+#: Extra probes per candidate placed where the targets are predicted to be met.
+_REFINE = 2
+
+
+@dataclass(frozen=True)
+class SceneJob:
+    """What a worker needs to encode one scene.
+
+    ``mode`` is ``fixed`` (use ``settings`` with ``candidates[0]`` as given),
+    ``lagrangian`` (probe, then least ``D + lam * R``), ``decided`` (a
+    decision made beforehand, e.g. by the bitrate allocator) or ``target``
+    (probe, then fewest bits meeting the targets, verified).
+    """
+
+    index: int
+    frames: tuple[Frame, ...]
+    fps: Fraction
+    mode: str
+    candidates: tuple[Candidate, ...]
+    settings: StrategySettings
+    lam: float | None = None
+    decision: Decision | None = None
+    target_psnr: float | None = None
+    target_ssim: float | None = None
+    probe_frames: int = 24
+    probe_points: int = 3
+    measure: bool = True
+    prior_probes: tuple[Probe, ...] = ()
+
+
+@dataclass
+class SceneResult:
+    strategy: str
+    strategy_id: int
+    payload: bytes
+    params: dict[str, Any]
+    weight_hashes: tuple[bytes, ...]
+    seconds: float
+    quality: VideoQuality | None = None
+    target_met: bool | None = None
+    decision: dict[str, Any] | None = None
+    probes: list[dict[str, Any]] = field(default_factory=list)
+    tries: list[dict[str, Any]] = field(default_factory=list)
+
+
+def measure(strategy: Strategy, payload: bytes, frames: list[Frame] | tuple[Frame, ...], *, ms_ssim: bool) -> VideoQuality:
+    """Decode ``payload`` exactly as the decoder will and compare with the source frames."""
+    w, h = frames[0].width, frames[0].height
+    ctx = DecodeContext(w + w % 2, h + h % 2, len(frames), {})
+    acc = QualityAccumulator(with_ms_ssim=ms_ssim)
+    for ref, rec in zip(frames, strategy.decode(payload, ctx), strict=True):
+        acc.add(ref, crop(rec, w, h))
+    return acc.result()
+
+
+def _window(frames: tuple[Frame, ...], n: int) -> tuple[Frame, ...]:
+    """A contiguous run of ``n`` frames from the middle (keeps motion continuity)."""
+    if len(frames) <= n:
+        return frames
+    start = (len(frames) - n) // 2
+    return frames[start : start + n]
+
+
+def _probe_crfs(strategy: Strategy, center: float, points: int) -> list[int]:
+    """``points`` CRFs spread about +-4 x265-CRF steps around ``center``, kept inside the strategy's bounds."""
+    lo, hi = strategy.crf_bounds()
+    spread = 4 * max(1.0, strategy.crf_for_quality(30) - strategy.crf_for_quality(29))
+    center = min(max(center, lo + spread), hi - spread)  # slide the window in rather than clip it
+    if points == 1:
+        offsets = [0.0]
+    else:
+        offsets = [-spread + 2 * spread * i / (points - 1) for i in range(points)]
+    return sorted({int(round(min(max(center + o, lo), hi))) for o in offsets})
+
+
+def _probe_one(job: SceneJob, cand: Candidate, crf: int, window, padded, pixels) -> Probe:
+    strategy = get_strategy(cand.strategy)
+    s = replace(job.settings, crf=float(crf), preset=cand.preset, bitrate=None)
+    payload = strategy.encode(padded, s, job.fps)
+    q = measure(strategy, payload, window, ms_ssim=False)
+    return Probe(cand.strategy, cand.preset, float(crf), len(payload) * 8, len(window), pixels, q.psnr_yuv, q.ssim)
+
+
+def probe_scene(job: SceneJob, center_quality: float) -> list[Probe]:
+    """Trial encodes of a window of the scene for every candidate, centred on ``center_quality``."""
+    window = _window(job.frames, job.probe_frames)
+    padded = [pad_to_even(f) for f in window]
+    pixels = window[0].width * window[0].height
+    probes = list(job.prior_probes)
+    done = {(p.strategy, p.preset, p.crf) for p in probes}
+    for cand in job.candidates:
+        strategy = get_strategy(cand.strategy)
+        for crf in _probe_crfs(strategy, strategy.crf_for_quality(center_quality), job.probe_points):
+            if (cand.strategy, cand.preset, float(crf)) not in done:
+                probes.append(_probe_one(job, cand, crf, window, padded, pixels))
+        if job.mode == "target":
+            # Probe again where the targets are predicted to be met, so the model is exact near the decision.
+            for _ in range(_REFINE):
+                mine = [p for p in probes if (p.strategy, p.preset) == (cand.strategy, cand.preset)]
+                crf = choose_for_targets([CandidateModel(cand, mine)], job.target_psnr, job.target_ssim).crf
+                if any(p.crf == crf for p in mine):
+                    break
+                probes.append(_probe_one(job, cand, crf, window, padded, pixels))
+    return probes
+
+
+def models_from(job: SceneJob, probes: list[Probe]) -> list[CandidateModel]:
+    out = []
+    for cand in job.candidates:
+        mine = [p for p in probes if p.strategy == cand.strategy and p.preset == cand.preset]
+        if mine:
+            out.append(CandidateModel(cand, mine))
+    return out
+
+
+def _final(job: SceneJob, strategy: Strategy, settings: StrategySettings, ms_ssim: bool):
+    padded = [pad_to_even(f) for f in job.frames]
+    payload = strategy.encode(padded, settings, job.fps)
+    q = measure(strategy, payload, job.frames, ms_ssim=ms_ssim) if job.measure else None
+    return payload, q
+
+
+def _meets(q: VideoQuality, psnr: float | None, ssim: float | None) -> bool:
+    return (psnr is None or q.psnr_yuv >= psnr) and (ssim is None or q.ssim >= ssim)
+
+
+def encode_scene(job: SceneJob, center_quality: float = 28.0) -> SceneResult:
+    """Encode one scene according to ``job.mode``."""
+    t0 = time.perf_counter()
+    probes: list[Probe] = []
+    decision: Decision | None = None
+    tries: list[dict[str, Any]] = []
+    met = None
+    chosen_model = None
+    if job.mode == "fixed":
+        cand = job.candidates[0]
+        strategy = get_strategy(cand.strategy)
+        settings = replace(job.settings, preset=cand.preset if cand.preset is not None else job.settings.preset)
+        payload, q = _final(job, strategy, settings, ms_ssim=True)
+    else:
+        if job.mode == "decided":
+            decision = job.decision
+        else:
+            probes = probe_scene(job, center_quality)
+            models = models_from(job, probes)
+            if job.mode == "lagrangian":
+                decision = choose_lagrangian(models, job.lam)
+            elif job.mode == "target":
+                decision = choose_for_targets(models, job.target_psnr, job.target_ssim)
+                chosen_model = next(m for m in models if (m.candidate.strategy, m.candidate.preset) == (decision.strategy, decision.preset))
+            else:
+                raise ValueError(f"unknown scene mode {job.mode!r}")
+        strategy = get_strategy(decision.strategy)
+        settings = replace(job.settings, crf=float(decision.crf), preset=decision.preset, bitrate=None)
+        payload, q = _final(job, strategy, settings, ms_ssim=job.mode != "target")
+        if job.mode == "target":
+            payload, q, settings, met, tries = _verify_targets(job, strategy, settings, payload, q, chosen_model)
+    params = strategy.describe(settings, job.frames[0].width + job.frames[0].width % 2,
+                               job.frames[0].height + job.frames[0].height % 2, job.fps)
+    return SceneResult(
+        strategy=strategy.name,
+        strategy_id=strategy.id,
+        payload=payload,
+        params=params,
+        weight_hashes=strategy.weight_hashes(params),
+        seconds=time.perf_counter() - t0,
+        quality=q,
+        target_met=met,
+        decision=decision.to_dict() if decision else None,
+        probes=[p.to_dict() for p in probes],
+        tries=tries,
+    )
+
+
+def _ssim_db(x: float) -> float:
+    return -10 * math.log10(max(1 - x, 1e-10))
+
+
+def _verify_targets(job, strategy, settings, payload, q, model):
+    """Adjust the CRF until the real encode of the whole scene meets the targets.
+
+    Misses step the CRF down by what the candidate's fitted slopes say the
+    deficit needs (at least 1); a first encode that meets the targets is
+    tried one CRF higher while that still meets them. Bounded by ``_MAX_RETRIES``.
+    """
+    lo, hi = strategy.crf_bounds()
+    slope_p = -model.psnr_curve.slope(settings.crf) if model is not None else 0.0  # dB lost per CRF step
+    slope_s = -model.ssim_db_curve.slope(settings.crf) if model is not None else 0.0
+
+    def record(s, p, qq):
+        ok = _meets(qq, job.target_psnr, job.target_ssim)
+        tries.append({"crf": s.crf, "bytes": len(p), "psnr_yuv": qq.psnr_yuv, "ssim": qq.ssim, "meets": ok})
+        return ok
+
+    tries: list[dict[str, Any]] = []
+    best = (settings, payload, q) if record(settings, payload, q) else None
+    last_q, crf = q, settings.crf
+    going_up = best is not None
+    for _ in range(_MAX_RETRIES):
+        if going_up:
+            crf += 1
+        else:
+            need = 0.0
+            if job.target_psnr is not None and last_q.psnr_yuv < job.target_psnr:
+                need = max(need, (job.target_psnr - last_q.psnr_yuv) / slope_p if slope_p > 0.05 else 2)
+            if job.target_ssim is not None and last_q.ssim < job.target_ssim:
+                gap = _ssim_db(job.target_ssim) - _ssim_db(last_q.ssim)
+                need = max(need, gap / slope_s if slope_s > 0.05 else 2)
+            crf -= max(1, math.ceil(need * 1.2))
+        if not lo <= crf <= hi:
+            break
+        s = replace(settings, crf=float(crf))
+        p, qq = _final(job, strategy, s, ms_ssim=False)
+        ok = record(s, p, qq)
+        last_q = qq
+        if ok and (best is None or len(p) < len(best[1])):
+            best = (s, p, qq)
+        if ok != going_up:
+            break  # going down: first CRF that meets; going up: one step too far
+        if not going_up and len(tries) >= 2:
+            # Secant on the real encodes: how much quality the last CRF step actually bought.
+            a, b = tries[-2], tries[-1]
+            dc = a["crf"] - b["crf"]
+            if dc:
+                slope_p = max(slope_p, (b["psnr_yuv"] - a["psnr_yuv"]) / dc)
+                slope_s = max(slope_s, (_ssim_db(b["ssim"]) - _ssim_db(a["ssim"])) / dc)
+    if best is None:
+        log.warning("scene %d: no tried CRF reached the target quality; keeping the best-quality encode", job.index)
+        low = min(tries, key=lambda t: t["crf"])["crf"]
+        s = replace(settings, crf=float(low))
+        p, qq = _final(job, strategy, s, ms_ssim=True)
+        return p, qq, s, False, tries
+    s, p, _ = best
+    # Report MS-SSIM too, measured on the bytes kept.
+    return p, measure(strategy, p, job.frames, ms_ssim=True), s, True, tries

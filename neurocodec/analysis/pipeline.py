@@ -1,0 +1,59 @@
+"""One analysis pass over a video: shot boundaries, scene features, scene classes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from fractions import Fraction
+
+from ..io.readers import VideoSource
+from .scenes import Scene, split_scenes
+
+__all__ = ["AnalysisConfig", "analyze", "describe_scenes"]
+
+log = logging.getLogger(__name__)
+
+
+class AnalysisConfig:
+    """Scene length limits in frames."""
+
+    def __init__(self, *, min_frames: int, max_frames: int):
+        if not 1 <= min_frames <= max_frames:
+            raise ValueError(f"need 1 <= min_frames ({min_frames}) <= max_frames ({max_frames})")
+        self.min_frames = min_frames
+        self.max_frames = max_frames
+
+
+def analyze(source: VideoSource, config: AnalysisConfig, *, scenes: list[Scene] | None = None) -> list[Scene]:
+    """Detect scenes (unless given), then compute each scene's features and class in the same pass."""
+    from .classify import classify
+    from .features import FeatureExtractor
+    from .shots import ShotDetector
+
+    t0 = time.perf_counter()
+    fps = Fraction(source.info.fps)
+    features = FeatureExtractor(fps)
+    detector = ShotDetector(fps, min_scene_frames=config.min_frames) if scenes is None else None
+    total = 0
+    for frame in source.frames():
+        features.push(frame)
+        if detector is not None:
+            detector.push(frame)
+        total += 1
+    if scenes is None:
+        scenes = split_scenes(detector.finish(), total, min_frames=config.min_frames, max_frames=config.max_frames)
+    elif scenes and scenes[-1].end_frame != total:
+        from ..errors import InputError
+
+        raise InputError(f"the scene list covers {scenes[-1].end_frame} frames but the video has {total}")
+    for s in scenes:
+        if not s.features:
+            s.features = features.scene_features(s.start_frame, s.end_frame)
+        if s.scene_class is None:
+            s.scene_class = classify(s.features)
+    log.info("analysis: %d frames, %d scenes in %.1f s", total, len(scenes), time.perf_counter() - t0)
+    return scenes
+
+
+def describe_scenes(scenes: list[Scene]) -> str:
+    return ", ".join(f"{s.start_frame}-{s.end_frame}:{s.scene_class}" for s in scenes)
