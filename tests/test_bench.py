@@ -84,12 +84,10 @@ def test_results_document(results, det_clip):
         # Higher CRF: fewer bits, lower quality.
         assert all(a["bytes"] > b["bytes"] for a, b in zip(pts, pts[1:]))
         assert all(a["psnr_yuv"] > b["psnr_yuv"] for a, b in zip(pts, pts[1:]))
-    # The anchor's elementary stream is smaller than the same encode wrapped in .ncv.
-    x265, auto = clip["codecs"]["x265"]["points"], clip["codecs"]["auto"]["points"]
-    assert all(a["stream_bytes"] == b["stream_bytes"] < b["file_bytes"] for a, b in zip(x265, auto))
+    # auto is rated by its whole .ncv file, which is larger than the elementary streams inside it.
+    auto = clip["codecs"]["auto"]["points"]
+    assert all(p["stream_bytes"] < p["file_bytes"] == p["bytes"] for p in auto)
     assert set(clip["bd_rate"]) == {"x264", "auto"}
-    # auto is x265 in a container: same quality, slightly more bytes.
-    assert clip["bd_rate"]["auto"]["psnr_yuv"]["value"] > 0
     assert results["average"]["bd_rate"]["auto"]["psnr_yuv"]["of"] == 2
 
 
