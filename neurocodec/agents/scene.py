@@ -69,11 +69,13 @@ class SceneResult:
     tries: list[dict[str, Any]] = field(default_factory=list)
 
 
-def measure(strategy: Strategy, payload: bytes, frames: list[Frame] | tuple[Frame, ...], *, ms_ssim: bool) -> VideoQuality:
+def measure(
+    strategy: Strategy, payload: bytes, frames: list[Frame] | tuple[Frame, ...], *, ms_ssim: bool, ssim: bool = True
+) -> VideoQuality:
     """Decode ``payload`` exactly as the decoder will and compare with the source frames."""
     w, h = frames[0].width, frames[0].height
     ctx = DecodeContext(w + w % 2, h + h % 2, len(frames), {})
-    acc = QualityAccumulator(with_ms_ssim=ms_ssim)
+    acc = QualityAccumulator(with_ms_ssim=ms_ssim, with_ssim=ssim)
     for ref, rec in zip(frames, strategy.decode(payload, ctx), strict=True):
         acc.add(ref, crop(rec, w, h))
     return acc.result()
@@ -103,7 +105,8 @@ def _probe_one(job: SceneJob, cand: Candidate, crf: int, window, padded, pixels)
     strategy = get_strategy(cand.strategy)
     s = replace(job.settings, crf=float(crf), preset=cand.preset, bitrate=None)
     payload = strategy.encode(padded, s, job.fps)
-    q = measure(strategy, payload, window, ms_ssim=False)
+    # The Lagrangian needs PSNR only; SSIM (about 99 % of the metric time) only for an SSIM target.
+    q = measure(strategy, payload, window, ms_ssim=False, ssim=job.target_ssim is not None)
     return Probe(cand.strategy, cand.preset, float(crf), len(payload) * 8, len(window), pixels, q.psnr_yuv, q.ssim)
 
 
