@@ -55,9 +55,9 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from . import bench, compare, decode, demo, encode, info
+    from . import bench, compare, decode, demo, encode, info, train
 
-    for module in (encode, decode, info, compare, bench, demo):
+    for module in (encode, decode, info, compare, bench, train, demo):
         cli.add_command(module.command)
 
 

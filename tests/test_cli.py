@@ -153,3 +153,30 @@ def test_real_subprocess(small_clip, tmp_path):
     res = subprocess.run([*exe, "decode", str(bad), str(tmp_path / "o.y4m")], capture_output=True, text=True)
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and "bad.ncv" in res.stderr
+
+
+def test_train_intra_smoke(tmp_path):
+    """A tiny CPU training run writes a checkpoint, resumes from it, and exports hashed float16 weights."""
+    from PIL import Image
+
+    from neurocodec.io.synthetic import load_image
+
+    data = tmp_path / "imgs"
+    data.mkdir()
+    Image.fromarray(load_image("astronaut")).save(data / "a.png")
+    out = tmp_path / "run"
+    args = ["train", "intra", "--data", data, "--out", out, "--steps", "2", "--batch", "2", "--crop", "64"]
+    res = run(*args)
+    assert res.exit_code == 0, res.output
+    import torch
+
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 2
+    res = run(*args[:-6], "--steps", "3", "--batch", "2", "--crop", "64", "--resume", "--export", tmp_path / "w.pt")
+    assert res.exit_code == 0, res.output
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
+    import hashlib
+
+    digest = hashlib.sha256((tmp_path / "w.pt").read_bytes()).hexdigest()
+    assert digest in res.output
+    w = torch.load(tmp_path / "w.pt", weights_only=False)["weights"]
+    assert all(v.dtype == torch.float16 for v in w.values() if v.is_floating_point())

@@ -1,0 +1,1 @@
+"""The neural networks: the learned intra codec (more to come)."""

@@ -1,0 +1,1 @@
+"""Training pipelines for the learned parts (``neurocodec train ...``)."""

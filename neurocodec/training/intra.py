@@ -1,0 +1,166 @@
+"""Training the learned intra codec (:class:`~neurocodec.models.intra.IntraCodec`).
+
+Rate-distortion loss per sample, at a quality level drawn uniformly for each
+sample: ``lambda_l * 255^2 * D + R`` with ``D`` the YUV 6:1:1 weighted MSE
+(on 0..1 values) and ``R`` the estimated bits per luma pixel. The entropy
+bottleneck's quantiles are fitted by their own optimiser (the auxiliary
+loss), as in CompressAI. Checkpoints hold the model, both optimisers, the
+step and the log, so ``resume`` continues where a run stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models.intra import LAMBDAS, IntraCodec, to_model_input
+from .data import CropSampler
+
+__all__ = ["TrainConfig", "train", "export_weights", "rd_loss"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (saved in every checkpoint)."""
+
+    data: list[str]
+    out: str
+    steps: int = 100_000
+    batch: int = 16
+    crop: int = 256
+    lr: float = 1e-4
+    lr_drop_at: float = 0.85  # fraction of the run (steps, or time with a time limit) after which lr /= 10
+    device: str = "cpu"
+    seed: int = 0
+    log_every: int = 100
+    ckpt_every: int = 2000
+    time_limit_s: float | None = None
+    levels: list[int] = field(default_factory=lambda: list(range(len(LAMBDAS))))
+
+
+def rd_loss(model: IntraCodec, y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Rate-distortion loss of a batch (inputs in 0..1); returns loss, bpp, per-plane MSE and PSNR-YUV."""
+    x = to_model_input(y, u, v)
+    out = model(x, level)
+    xh = out["x_hat"]
+    mse_y = ((xh[:, :4] - x[:, :4]) ** 2).mean(dim=(1, 2, 3))
+    mse_u = ((xh[:, 4] - x[:, 4]) ** 2).mean(dim=(1, 2))
+    mse_v = ((xh[:, 5] - x[:, 5]) ** 2).mean(dim=(1, 2))
+    d = (6 * mse_y + mse_u + mse_v) / 8
+    pixels = y.shape[-1] * y.shape[-2]
+    bits = -(out["y"].clamp_min(1e-9).log2().sum(dim=(1, 2, 3)) + out["z"].clamp_min(1e-9).log2().sum(dim=(1, 2, 3)))
+    bpp = bits / pixels
+    lam = torch.tensor(LAMBDAS, device=y.device)[level]
+    loss = (lam * 255**2 * d + bpp).mean()
+    psnr_yuv = (6 * _psnr(mse_y) + _psnr(mse_u) + _psnr(mse_v)) / 8
+    return {"loss": loss, "bpp": bpp.mean(), "psnr_yuv": psnr_yuv.mean(), "mse": d.mean()}
+
+
+def _psnr(mse: torch.Tensor) -> torch.Tensor:
+    return -10 * torch.log10(mse.clamp_min(1e-10))
+
+
+def _optimizers(model: IntraCodec, lr: float):
+    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    return torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)
+
+
+def train(config: TrainConfig, *, resume: bool = False, sampler: CropSampler | None = None) -> Path:
+    """Train (or continue training) and return the path of the last checkpoint."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    device = torch.device(config.device)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    model = IntraCodec().to(device)
+    opt, aux_opt = _optimizers(model, config.lr)
+    step, history = 0, []
+    if resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        aux_opt.load_state_dict(state["aux_opt"])
+        step, history = state["step"], state["log"]
+        rng = np.random.default_rng(config.seed + step)
+        log.info("resumed at step %d", step)
+    sampler = sampler or CropSampler(config.data, crop=config.crop)
+    levels = torch.tensor(config.levels)
+    t0 = time.perf_counter()
+    acc: dict[str, torch.Tensor] = {}
+    dropped = False
+    model.train()
+
+    def save() -> None:
+        state = {"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
+                 "step": step, "log": history, "config": asdict(config)}
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, ckpt_path)
+
+    while step < config.steps:
+        elapsed = time.perf_counter() - t0
+        if config.time_limit_s is not None and elapsed > config.time_limit_s:
+            log.info("time limit reached at step %d", step)
+            break
+        progress = max(step / config.steps, elapsed / config.time_limit_s if config.time_limit_s else 0.0)
+        if not dropped and progress >= config.lr_drop_at:
+            dropped = True
+            for g in opt.param_groups:
+                g["lr"] = config.lr / 10
+        y, u, v = (torch.from_numpy(np.ascontiguousarray(a)).to(device).float().unsqueeze(1) / 255 for a in sampler.sample(config.batch, rng))
+        level = levels[torch.from_numpy(rng.integers(len(levels), size=config.batch))].to(device)
+        opt.zero_grad(set_to_none=True)
+        aux_opt.zero_grad(set_to_none=True)
+        res = rd_loss(model, y, u, v, level)
+        res["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        aux = model.aux_loss()
+        aux.backward()
+        aux_opt.step()
+        step += 1
+        for k in ("loss", "bpp", "psnr_yuv"):  # kept on the device: no sync per step
+            acc[k] = acc.get(k, 0.0) + res[k].detach()
+        if step % config.log_every == 0:
+            row = {"step": step, "seconds": round(time.perf_counter() - t0, 1), "aux": float(aux.detach())}
+            row |= {k: float(v) / config.log_every for k, v in acc.items()}
+            history.append(row)
+            log.info("step %d loss %.4f bpp %.4f psnr-yuv %.2f", step, row["loss"], row["bpp"], row["psnr_yuv"])
+            acc = {}
+        if step % config.ckpt_every == 0:
+            save()
+    save()
+    return ckpt_path
+
+
+def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike) -> tuple[Path, str]:
+    """Write the model's weights alone in float16 (the shipped form) and return (path, sha256 of the file).
+
+    The hash is what bitstreams record, so a decoder holding other weights refuses to decode.
+    """
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()}
+    buf = io.BytesIO()
+    torch.save({"format": "neurocodec.intra/1", "weights": weights,
+                "trained": {"steps": state["step"], "config": state["config"]}}, buf)
+    data = buf.getvalue()
+    Path(out).write_bytes(data)
+    return Path(out), hashlib.sha256(data).hexdigest()
+
+
