@@ -72,23 +72,13 @@ def plot_rd(results: dict[str, Any], path: str | os.PathLike, *, metric: str = "
             bd = clip["bd_rate"].get(name, {}).get(metric if metric in ("psnr_yuv", "ssim") else "psnr_yuv", {})
             suffix = " (anchor)" if name == anchor else (f" ({bd['value']:+.1f}%)" if bd.get("value") is not None else "")
             ax.plot(xs, ys, marker="o", label=name + suffix)
-        ax.set_title(f"{clip['name']} ({clip['width']}x{clip['height']}, {clip['frames']} f)", fontsize=9)
-        ax.set_xscale("log")
-        ax.set_xlabel("bitrate [kb/s]")
-        ax.set_ylabel(label)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        _finish(ax, f"{clip['name']} ({clip['width']}x{clip['height']}, {clip['frames']} f)", label)
     if len(clips) > 1:
         ax = axes.flat[len(clips)]
         for name, c in results["average"]["curves"].items():
             if metric in c:
                 ax.plot(c["bitrate_kbps"], c[metric], marker="o", label=name)
-        ax.set_title(f"average of {len(clips)} clips (per ladder step)", fontsize=9)
-        ax.set_xscale("log")
-        ax.set_xlabel("bitrate [kb/s]")
-        ax.set_ylabel(label)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        _finish(ax, f"average of {len(clips)} clips (per ladder step)", label)
     for ax in list(axes.flat)[panels:]:
         ax.axis("off")
     fig.suptitle(f"neurocodec bench: {results['config']['mode'].replace('_', ' ')}, anchor {anchor}", fontsize=10)
@@ -96,3 +86,12 @@ def plot_rd(results: dict[str, Any], path: str | os.PathLike, *, metric: str = "
     with atomic_path(path, overwrite=True) as tmp:
         fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
+
+
+def _finish(ax, title: str, ylabel: str) -> None:
+    ax.set_title(title, fontsize=9)
+    ax.set_xscale("log")
+    ax.set_xlabel("bitrate [kb/s]")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
