@@ -146,20 +146,23 @@ def test_registry_lookup():
         get_strategy_by_id(9999)
 
 
+class _Nothing(Strategy):
+    """A strategy that codes nothing: for registry tests."""
+
+    def encode(self, frames, settings, fps):
+        return b""
+
+    def decode(self, payload, ctx):
+        return iter(())
+
+    def describe(self, settings, width, height, fps):
+        return {}
+
+
 def test_register_rejects_bad_ids():
-    class Fake(Strategy):
+    class Fake(_Nothing):
         name = "x264"
         id = 77
-
-        def encode(self, frames, settings, fps):
-            return b""
-
-        def decode(self, payload, ctx):
-            return iter(())
-
-        def describe(self, settings, width, height, fps):
-            return {}
-
     with pytest.raises(ValueError, match="frozen id 1"):
         register(Fake)
     Fake.name, Fake.id = "my_private", 12
@@ -173,19 +176,9 @@ def test_entry_point_plugins_are_loaded(monkeypatch):
 
     from neurocodec.strategies import base
 
-    class Plugin(Strategy):
+    class Plugin(_Nothing):
         name = "plugin_demo"
         id = 0x4100
-
-        def encode(self, frames, settings, fps):
-            return b""
-
-        def decode(self, payload, ctx):
-            return iter(())
-
-        def describe(self, settings, width, height, fps):
-            return {}
-
     ep = md.EntryPoint(name="plugin_demo", value="x:y", group=base.ENTRY_POINT_GROUP)
     monkeypatch.setattr(md.EntryPoint, "load", lambda self: Plugin)
     monkeypatch.setattr(md, "entry_points", lambda group=None: [ep] if group == base.ENTRY_POINT_GROUP else [])
