@@ -40,7 +40,7 @@ from ..report import EncodeReport, SegmentReport
 from ..settings import AUTO_SPEEDS, EncodeOptions
 from ..strategies.base import StrategySettings, available_strategies, get_strategy
 from .parts import PartStore
-from .rd import Candidate, CandidateModel, Decision, Probe, lambda_for_budget, lambda_for_quality
+from .rd import Candidate, Decision, Probe, lambda_for_budget, lambda_for_quality
 from .scene import SceneJob, SceneResult, encode_scene, models_from, probe_scene
 
 __all__ = ["EncodingAgent", "AUTO_STRATEGY", "SceneResult"]
@@ -273,10 +273,7 @@ class EncodingAgent:
         )
         per_scene = []
         for i, probes in self._map_ordered(_probe_job, items):
-            job_c = self.candidates(scenes[i])
-            models = [CandidateModel(c, [p for p in probes if (p.strategy, p.preset) == (c.strategy, c.preset)])
-                      for c in job_c if any((p.strategy, p.preset) == (c.strategy, c.preset) for p in probes)]
-            per_scene.append((scenes[i].frames, models))
+            per_scene.append((scenes[i].frames, models_from(self.candidates(scenes[i]), probes)))
         duration = scenes[-1].end_frame / float(fps)
         # Container overhead (header, per-segment chunk and params, index) comes off the budget.
         overhead_bits = 8 * (200 + 160 * len(scenes))

@@ -133,9 +133,10 @@ def probe_scene(job: SceneJob, center_quality: float) -> list[Probe]:
     return probes
 
 
-def models_from(job: SceneJob, probes: list[Probe]) -> list[CandidateModel]:
+def models_from(candidates: tuple[Candidate, ...], probes: list[Probe]) -> list[CandidateModel]:
+    """One model per candidate that has probes."""
     out = []
-    for cand in job.candidates:
+    for cand in candidates:
         mine = [p for p in probes if p.strategy == cand.strategy and p.preset == cand.preset]
         if mine:
             out.append(CandidateModel(cand, mine))
@@ -171,7 +172,7 @@ def encode_scene(job: SceneJob, center_quality: float = 28.0) -> SceneResult:
             decision = job.decision
         else:
             probes = probe_scene(job, center_quality)
-            models = models_from(job, probes)
+            models = models_from(job.candidates, probes)
             if job.mode == "lagrangian":
                 decision = choose_lagrangian(models, job.lam)
             elif job.mode == "target":
