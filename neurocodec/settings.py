@@ -51,8 +51,8 @@ class EncodeOptions:
         workers: Segments encoded in parallel processes; never changes the bytes.
         segment_frames: Fixed-length segments instead of detected scenes.
         min_scene_frames, max_scene_frames: Scene length limits (defaults: 0.4 s, and
-            10 s or what fits ``memory_mb`` with all workers busy, at most 300 frames).
-        memory_mb: Raw-frame memory the scenes in flight may hold.
+            10 s or what fits ``memory_mb``, at most 300 frames).
+        memory_mb: Raw-frame memory one scene may hold (``workers + 1`` scenes are in flight).
         measure_quality: Decode each segment and report its quality.
         scenes_file: Use these scenes (Av1an JSON) instead of detecting them.
         write_scenes: Save the scenes used (Av1an JSON, with class and features).

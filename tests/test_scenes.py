@@ -120,3 +120,15 @@ def test_scene_file_must_match_the_video(det_clip, tmp_path):
 def test_frames_are_read_twice_not_held(det_clip):
     with open_source(det_clip) as src:
         assert sum(1 for _ in src.frames()) == sum(1 for _ in src.frames()) == 9
+
+
+def test_scene_length_limits_do_not_depend_on_workers():
+    """Scene boundaries decide the bytes, so the worker count must not change them."""
+    from fractions import Fraction
+
+    from neurocodec.agents.encoder import EncodingAgent
+    from neurocodec.io import VideoInfo
+
+    info = VideoInfo(1920, 1080, Fraction(30), 1000)
+    limits = {EncodingAgent(strategy="x264", crf=30, workers=w)._scene_limits(info) for w in (1, 2, 8)}
+    assert len(limits) == 1

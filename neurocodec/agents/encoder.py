@@ -24,7 +24,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
@@ -40,7 +39,7 @@ from ..report import EncodeReport, SegmentReport
 from ..settings import AUTO_SPEEDS, EncodeOptions
 from ..strategies.base import StrategySettings, available_strategies, get_strategy
 from .parts import PartStore
-from .rd import Candidate, Decision, Probe, lambda_for_budget, lambda_for_quality
+from .rd import Candidate, Decision, lambda_for_budget, lambda_for_quality
 from .scene import SceneJob, SceneResult, encode_scene, models_from, probe_scene
 
 __all__ = ["EncodingAgent", "AUTO_STRATEGY", "SceneResult"]
@@ -58,10 +57,6 @@ ProgressCallback = Callable[[int, int | None], None]
 def _target_center(psnr: float | None) -> float:
     """A quality knob likely near a PSNR target (x265 CRF c gave about 73 - c dB on the dev clips)."""
     return DEFAULT_QUALITY if psnr is None else min(max(73.0 - psnr, 12.0), 45.0)
-
-
-def _probe_job(job: SceneJob, center: float) -> list[Probe]:
-    return probe_scene(job, center)
 
 
 class EncodingAgent:
@@ -137,20 +132,17 @@ class EncodingAgent:
         o = self.options
         fps = float(info.fps)
         min_f = o.min_scene_frames or max(4, round(fps * 0.4))
-        budget = max(1, o.memory_mb * 2**20 // (frame_nbytes(info.width, info.height) * (o.workers + 1)))
+        # Per scene, not per worker count: scene boundaries (and so the bytes) must not depend on --workers.
+        budget = max(1, o.memory_mb * 2**20 // frame_nbytes(info.width, info.height))
         max_f = o.max_scene_frames or max(min_f, min(round(fps * 10), 300, budget))
         return min(min_f, max_f), max_f
 
     def scenes(self, source: VideoSource) -> list[Scene]:
         o = self.options
         min_f, max_f = self._scene_limits(source.info)
-        given = None
-        if o.scenes_file:
-            given, _ = load_scenes(o.scenes_file)
-        elif o.segment_frames:
-            n = sum(1 for _ in source.frames()) if source.info.frame_count is None else source.info.frame_count
-            given = [Scene(a, min(a + o.segment_frames, n), "split") for a in range(0, n, o.segment_frames)]
-        return analyze(source, AnalysisConfig(min_frames=min_f, max_frames=max_f), scenes=given)
+        given = load_scenes(o.scenes_file)[0] if o.scenes_file else None
+        config = AnalysisConfig(min_frames=min_f, max_frames=max_f)
+        return analyze(source, config, scenes=given, fixed_frames=o.segment_frames)
 
     # -- encode -----------------------------------------------------------------
 
@@ -210,16 +202,13 @@ class EncodingAgent:
         o = self.options
         _, window, points = SEARCH[self.speed]
         mode = {"bitrate": "decided"}.get(self.mode, self.mode)
-        settings = self.settings
-        if mode == "fixed" and o.crf is None:
-            settings = replace(settings, crf=None)
         return SceneJob(
             index=index,
             frames=frames,
             fps=fps,
             mode=mode,
             candidates=self.candidates(scene),
-            settings=settings,
+            settings=self.settings,
             lam=lambda_for_quality(self.quality),
             decision=decision,
             target_psnr=o.target_psnr,
@@ -272,7 +261,7 @@ class EncodingAgent:
             for i, scene, frames in self._scene_frames(source, scenes)
         )
         per_scene = []
-        for i, probes in self._map_ordered(_probe_job, items):
+        for i, probes in self._map_ordered(probe_scene, items):
             per_scene.append((scenes[i].frames, models_from(self.candidates(scenes[i]), probes)))
         duration = scenes[-1].end_frame / float(fps)
         # Container overhead (header, per-segment chunk and params, index) comes off the budget.

@@ -24,8 +24,11 @@ class AnalysisConfig:
         self.max_frames = max_frames
 
 
-def analyze(source: VideoSource, config: AnalysisConfig, *, scenes: list[Scene] | None = None) -> list[Scene]:
-    """Detect scenes (unless given), then compute each scene's features and class in the same pass."""
+def analyze(
+    source: VideoSource, config: AnalysisConfig, *, scenes: list[Scene] | None = None, fixed_frames: int | None = None
+) -> list[Scene]:
+    """Detect scenes (unless given, or ``fixed_frames`` asks for fixed-length ones), then compute
+    each scene's features and class in the same pass."""
     from .classify import classify
     from .features import FeatureExtractor
     from .shots import ShotDetector
@@ -33,15 +36,18 @@ def analyze(source: VideoSource, config: AnalysisConfig, *, scenes: list[Scene] 
     t0 = time.perf_counter()
     fps = Fraction(source.info.fps)
     features = FeatureExtractor(fps)
-    detector = ShotDetector(fps, min_scene_frames=config.min_frames) if scenes is None else None
+    detect = scenes is None and fixed_frames is None
+    detector = ShotDetector(fps, min_scene_frames=config.min_frames) if detect else None
     total = 0
     for frame in source.frames():
         features.push(frame)
         if detector is not None:
             detector.push(frame)
         total += 1
-    if scenes is None:
+    if detect:
         scenes = split_scenes(detector.finish(), total, min_frames=config.min_frames, max_frames=config.max_frames)
+    elif scenes is None:
+        scenes = [Scene(a, min(a + fixed_frames, total), "split") for a in range(0, total, fixed_frames)]
     elif scenes and scenes[-1].end_frame != total:
         from ..errors import InputError
 
