@@ -24,6 +24,8 @@ from .common import fps_option, overwrite_option, quiet_option, show_progress, s
 @click.option("--low-delay", is_flag=True, help="No B-frames / frame reordering.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Segments encoded in parallel processes.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (neural strategies).")
+@click.option("--intra-model", metavar="NAME|FILE",
+              help="Learned intra model for neural strategies: shipped name (intra_yuv420, default) or a weights file.")
 @click.option("--segment-frames", type=int, help="Fixed-length segments instead of detected scenes.")
 @click.option("--scenes", "scenes_file", type=click.Path(dir_okay=False), help="Use these scenes (Av1an JSON) instead of detecting them.")
 @click.option("--write-scenes", type=click.Path(dir_okay=False), help="Save the scenes used (Av1an JSON with class and features).")
@@ -37,7 +39,7 @@ from .common import fps_option, overwrite_option, quiet_option, show_progress, s
 @overwrite_option
 @quiet_option
 def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_ssim, preset, keyint, threads, low_delay,
-            workers, device, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
+            workers, device, intra_model, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
             no_quality, stats_json, size, fps, overwrite, quiet):
     """Encode INPUT (video file, image folder or raw .yuv) to OUTPUT (.ncv)."""
     import neurocodec
@@ -51,7 +53,7 @@ def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_
         progress=show_progress(quiet), overwrite=overwrite, size=size, fps=fps, keyint=keyint,
         threads=threads, low_delay=low_delay, segment_frames=segment_frames, measure_quality=not no_quality,
         quality=quality, scenes_file=scenes_file, write_scenes=write_scenes, min_scene_frames=min_scene_frames,
-        max_scene_frames=max_scene_frames, resume=resume,
+        max_scene_frames=max_scene_frames, resume=resume, intra_model=intra_model,
     )
     if stats_json:
         with atomic_path(stats_json, overwrite=overwrite) as tmp:

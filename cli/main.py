@@ -55,9 +55,9 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from . import bench, compare, decode, demo, encode, info, train
+    from . import bench, compare, decode, demo, encode, export_onnx, info, train
 
-    for module in (encode, decode, info, compare, bench, train, demo):
+    for module in (encode, decode, info, compare, bench, train, export_onnx, demo):
         cli.add_command(module.command)
 
 

@@ -21,7 +21,7 @@ def command():
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--time-limit", type=float, help="Stop after this many seconds (checkpoint written).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
-@click.option("--export", "export_path", type=click.Path(dir_okay=False), help="Also write the float16 weights file here.")
+@click.option("--export", "export_path", type=click.Path(dir_okay=False), help="Also write the shipped weights file (float16 transforms + integer entropy tables) here.")
 def intra(data, out, steps, batch, crop, lr, device, time_limit, resume, export_path):
     """Train the YUV 4:2:0 learned intra codec (all quality levels in one model)."""
     from neurocodec.training.intra import TrainConfig, export_weights, train
@@ -31,7 +31,7 @@ def intra(data, out, steps, batch, crop, lr, device, time_limit, resume, export_
     ckpt = train(cfg, resume=resume)
     click.echo(f"checkpoint: {ckpt}")
     if export_path:
-        path, digest = export_weights(ckpt, export_path)
+        path, digest = export_weights(ckpt, export_path, device=device)
         click.echo(f"weights: {path} sha256 {digest}")
 
 

@@ -48,6 +48,8 @@ class EncodeOptions:
         threads: Encoder threads (None: the strategy's deterministic default).
         low_delay: No B-frames / frame reordering.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (for neural strategies).
+        intra_model: Learned intra model for neural strategies: a shipped name
+            (``intra_yuv420``, the default) or a weights file.
         workers: Segments encoded in parallel processes; never changes the bytes.
         segment_frames: Fixed-length segments instead of detected scenes.
         min_scene_frames, max_scene_frames: Scene length limits (defaults: 0.4 s, and
@@ -70,6 +72,7 @@ class EncodeOptions:
     threads: int | None = None
     low_delay: bool = False
     device: str = "auto"
+    intra_model: str | None = None
     workers: int = 1
     segment_frames: int | None = None
     min_scene_frames: int | None = None

@@ -21,7 +21,7 @@ def _frames(path):
         return list(src.frames())
 
 
-@pytest.mark.parametrize("strategy", ["x264", "x265", "av1"])
+@pytest.mark.parametrize("strategy", ["x264", "x265", "av1", "semantic_latent"])
 def test_encode_decode_odd_size(strategy, odd_clip, tmp_path):
     ncv, out = tmp_path / "a.ncv", tmp_path / "a.y4m"
     report = neurocodec.encode(odd_clip, ncv, strategy=strategy)
@@ -36,7 +36,7 @@ def test_encode_decode_odd_size(strategy, odd_clip, tmp_path):
     q = neurocodec.compare(odd_clip, out)
     assert q.psnr_yuv == pytest.approx(report.quality["psnr_yuv"], abs=1e-9)
     assert q.ssim == pytest.approx(report.quality["ssim"], abs=1e-9)
-    assert q.psnr_yuv > 32
+    assert q.psnr_yuv > (27 if strategy == "semantic_latent" else 32)
 
 
 def test_segments_cover_the_video(small_clip, tmp_path):
@@ -54,10 +54,10 @@ def test_segments_cover_the_video(small_clip, tmp_path):
     assert len(list(neurocodec.open(ncv).frames())) == 8
 
 
-@pytest.mark.parametrize("strategy", ["x264", "x265", "av1", "auto"])
+@pytest.mark.parametrize("strategy", ["x264", "x265", "av1", "semantic_latent", "auto"])
 def test_same_input_same_bytes_any_worker_count(strategy, det_clip, tmp_path):
     a, b, c = tmp_path / "a.ncv", tmp_path / "b.ncv", tmp_path / "c.ncv"
-    kw = dict(strategy=strategy, segment_frames=3, preset={"x264": "fast", "x265": "fast", "av1": "10", "auto": "fast"}[strategy])
+    kw = dict(strategy=strategy, segment_frames=3, preset={"x264": "fast", "x265": "fast", "av1": "10", "auto": "fast"}.get(strategy))
     neurocodec.encode(det_clip, a, workers=1, **kw)
     neurocodec.encode(det_clip, b, workers=1, **kw)
     neurocodec.encode(det_clip, c, workers=2, **kw)

@@ -85,7 +85,13 @@ class EncodingAgent:
             keyint=o.keyint,
             threads=o.threads,
             low_delay=o.low_delay,
+            model=o.intra_model,
+            device=o.device,
         )
+        if o.intra_model is not None:
+            from ..models.weights import resolve_weights
+
+            resolve_weights(o.intra_model)  # a wrong name fails now, not after scene analysis
         if self.strategy is not None:
             self.strategy.describe(self.settings, 2, 2, Fraction(25))  # validates ranges before any input is read
         self.mode = self._mode()

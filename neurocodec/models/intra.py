@@ -107,11 +107,13 @@ class IntraCodec(nn.Module):
         return self.entropy_bottleneck.loss()
 
 
-def decoder_macs_per_pixel(model: IntraCodec, luma_size: tuple[int, int] = (256, 256)) -> float:
-    """Multiply-accumulates of the decoder's neural parts (hyper-synthesis and synthesis) per luma pixel.
+def decoder_macs_per_pixel(model: IntraCodec, luma_size: tuple[int, int] = (256, 256), *, hyper: bool = True) -> float:
+    """Multiply-accumulates of the decoder's neural parts per luma pixel: synthesis, plus hyper-synthesis if ``hyper``.
 
     Counted with ``torch.utils.flop_counter`` on the real modules (FLOPs / 2);
-    compressai's GDN is a 1x1 convolution, so the counter sees it too.
+    compressai's GDN is a 1x1 convolution, so the counter sees it too. The
+    integer hyper-synthesis runs the same convolutions on integers, so its
+    count is the float module's.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -119,6 +121,7 @@ def decoder_macs_per_pixel(model: IntraCodec, luma_size: tuple[int, int] = (256,
     y_hat = torch.zeros(1, model.M, h // 16, w // 16)
     z_hat = torch.zeros(1, model.Nz, h // 64, w // 64)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model.h_s(z_hat)
+        if hyper:
+            model.h_s(z_hat)
         model.g_s(y_hat)
     return counter.get_total_flops() / 2 / (h * w)

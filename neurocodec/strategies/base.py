@@ -46,6 +46,9 @@ class StrategySettings:
         threads: Encoder threads; None lets the strategy choose a count that keeps
             its bytes independent of the machine (libx264's output depends on it).
         low_delay: No B-frames / no frame reordering.
+        model: Learned intra model (a shipped name such as ``intra_yuv420``, or a
+            weights file); None: the shipped default.
+        device: Where neural transforms run while encoding (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
     """
 
     crf: float | None = None
@@ -54,6 +57,8 @@ class StrategySettings:
     keyint: int | None = None
     threads: int | None = None
     low_delay: bool = False
+    model: str | None = None
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.crf is not None and self.bitrate is not None:
@@ -160,7 +165,7 @@ def register(cls: type[Strategy]) -> type[Strategy]:
 
 def _load_builtins_and_plugins() -> None:
     global _entry_points_loaded
-    from . import classical  # noqa: F401  (registers the built-ins)
+    from . import classical, semantic_latent  # noqa: F401  (registers the built-ins)
 
     if _entry_points_loaded:
         return

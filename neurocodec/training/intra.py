@@ -11,7 +11,6 @@ step and the log, so ``resume`` continues where a run stopped.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import time
@@ -149,18 +148,21 @@ def train(config: TrainConfig, *, resume: bool = False, sampler: CropSampler | N
     return ckpt_path
 
 
-def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike) -> tuple[Path, str]:
-    """Write the model's weights alone in float16 (the shipped form) and return (path, sha256 of the file).
+def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, **trained: object) -> tuple[Path, str]:
+    """Write the shipped form of a checkpoint and return (path, sha256 hex of the file).
 
-    The hash is what bitstreams record, so a decoder holding other weights refuses to decode.
+    The file holds float16 transforms and the integer entropy tables
+    (:func:`neurocodec.models.weights.pack_weights`). Its hash is what
+    bitstreams record, so a decoder holding other weights refuses to decode.
+    ``trained`` adds facts to the training record (e.g. ``device``).
     """
+    from ..models.weights import pack_weights
+
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()}
-    buf = io.BytesIO()
-    torch.save({"format": "neurocodec.intra/1", "weights": weights,
-                "trained": {"steps": state["step"], "config": state["config"]}}, buf)
-    data = buf.getvalue()
+    model = IntraCodec()
+    model.load_state_dict(state["model"])
+    record = {"steps": state["step"], "config": state["config"],
+              "seconds": state["log"][-1]["seconds"] if state["log"] else None} | trained
+    data = pack_weights(model, record)
     Path(out).write_bytes(data)
     return Path(out), hashlib.sha256(data).hexdigest()
-
-

@@ -1,0 +1,154 @@
+"""Weights files of the learned intra codec: packing, hashing, loading.
+
+A weights file is a ``torch.save`` archive (loaded with ``weights_only=True``:
+no code runs on load) holding::
+
+    format   "neurocodec.intra/2"
+    config   {"N", "M", "Nz", "levels"}
+    weights  float16 tensors of the float transforms (analysis, synthesis, gains...)
+    tables   integer tables that drive entropy decoding (neurocodec.models.integer)
+    trained  how it was trained (steps, data, device, seconds)
+
+Its SHA-256 is what a bitstream records; a decoder holding other weights
+refuses the segment (:class:`~neurocodec.errors.ModelMismatchError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ModelMismatchError, NeurocodecError
+
+__all__ = ["FORMAT", "SHIPPED", "LoadedIntra", "pack_weights", "load_intra", "resolve_weights", "sha256_file"]
+
+FORMAT = "neurocodec.intra/2"
+#: Shipped weights (package data in neurocodec/weights/), by the name the CLI and bitstream use.
+SHIPPED = {"intra_yuv420": "intra_yuv420.pt"}
+DEFAULT = "intra_yuv420"
+
+
+@dataclass(frozen=True)
+class LoadedIntra:
+    """A ready intra model: float transforms, integer tables, and the file's identity."""
+
+    model: Any  # IntraCodec, eval mode, float32, CPU
+    tables: dict[str, torch.Tensor]
+    sha256: bytes
+    path: Path
+    trained: dict[str, Any]
+
+
+def pack_weights(model, trained: dict[str, Any]) -> bytes:
+    """Serialise ``model`` as a shipped weights file (float16 transforms plus integer tables).
+
+    The integer tables are built from the float16-rounded weights, so they
+    match exactly what a loader reconstructs.
+    """
+    from .integer import build_tables
+    from .intra import IntraCodec
+
+    half = {k: v.detach().cpu().half() for k, v in model.state_dict().items()
+            if v.is_floating_point() and not _is_table_buffer(k)}
+    rounded = IntraCodec(model.N, model.M, model.Nz, model.levels)
+    rounded.load_state_dict({k: v.float() for k, v in half.items()}, strict=False)
+    tables = build_tables(rounded)
+    # The integer hyper-synthesis is the authoritative one; its float form is rebuilt from it on load.
+    half = {k: v for k, v in half.items() if not k.startswith("h_s.")}
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT,
+                "config": {"N": model.N, "M": model.M, "Nz": model.Nz, "levels": model.levels},
+                "weights": half, "tables": tables, "trained": trained}, buf)
+    return buf.getvalue()
+
+
+def _is_table_buffer(key: str) -> bool:
+    # CompressAI's CDF buffers are floats of another run's update(); the tables replace them.
+    return key.rsplit(".", 1)[-1] in {"_quantized_cdf", "_cdf_length", "_offset", "scale_table", "scale_bound"}
+
+
+def sha256_file(path: str | os.PathLike) -> bytes:
+    return hashlib.sha256(Path(path).read_bytes()).digest()
+
+
+def resolve_weights(name_or_path: str | os.PathLike | None) -> Path:
+    """A shipped weights name (``intra_yuv420``) or a file path -> the file's path."""
+    name = str(name_or_path or DEFAULT)
+    if name.startswith("compressai:"):
+        # Their hyper-synthesis is float only: decoding would not be exact across machines.
+        raise NeurocodecError(
+            f"{name}: CompressAI's pretrained models are not supported as intra models yet "
+            f"(they lack the integer entropy path); use a neurocodec weights file"
+        )
+    if name in SHIPPED:
+        from importlib.resources import files
+
+        return Path(str(files("neurocodec.weights") / SHIPPED[name]))
+    path = Path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: no such weights file (shipped: {', '.join(SHIPPED)})")
+    return path
+
+
+def load_intra(name_or_path: str | os.PathLike | None = None, *, expect_sha256: bytes | None = None) -> LoadedIntra:
+    """Load an intra model, optionally checking that it is the one a bitstream was made with.
+
+    Raises:
+        ModelMismatchError: the file's hash is not ``expect_sha256``.
+        NeurocodecError: the file is not a neurocodec intra weights file.
+    """
+    path = resolve_weights(name_or_path).resolve()
+    st = path.stat()
+    loaded = _load_cached(str(path), st.st_size, st.st_mtime_ns)
+    if expect_sha256 is not None and loaded.sha256 != expect_sha256:
+        raise ModelMismatchError(
+            f"{path}: weights sha256 {loaded.sha256.hex()[:16]}... but the bitstream needs "
+            f"{expect_sha256.hex()[:16]}...; decode with the weights it was made with"
+        )
+    return loaded
+
+
+def _float_hyper_synthesis(model, tables: dict[str, torch.Tensor]) -> None:
+    """Set the float hyper-synthesis to the integer one's dequantised weights (for ONNX and analysis)."""
+    from .integer import FRAC
+
+    convs = [m for m in model.h_s if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    for i, m in enumerate(convs):
+        shift = tables[f"h_s.{i}.shift"].double()
+        view = [1, -1, 1, 1] if isinstance(m, torch.nn.ConvTranspose2d) else [-1, 1, 1, 1]
+        w = tables[f"h_s.{i}.weight"].double() / torch.pow(2.0, shift).view(view)
+        b = tables[f"h_s.{i}.bias"].double() / torch.pow(2.0, shift + FRAC)
+        with torch.no_grad():
+            m.weight.copy_(w.float())
+            m.bias.copy_(b.float())
+
+
+@lru_cache(maxsize=4)  # keyed by size and mtime too, so a rewritten file is reloaded
+def _load_cached(path: str, size: int, mtime_ns: int) -> LoadedIntra:
+    from .intra import IntraCodec
+
+    data = Path(path).read_bytes()
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise NeurocodecError(f"{path}: not a readable weights file ({exc.__class__.__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise NeurocodecError(f"{path}: weights format {found!r}, expected {FORMAT!r}")
+    model = IntraCodec(**state["config"])
+    missing, unexpected = model.load_state_dict({k: v.float() for k, v in state["weights"].items()}, strict=False)
+    _float_hyper_synthesis(model, state["tables"])
+    missing = [k for k in missing if not _is_table_buffer(k) and not k.startswith("h_s.")]
+    if missing or unexpected:
+        raise NeurocodecError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return LoadedIntra(model, state["tables"], hashlib.sha256(data).digest(), Path(path), state.get("trained", {}))

@@ -1,0 +1,274 @@
+"""``semantic_latent``: a learned keyframe, then per-frame latent updates or skips (static and slow scenes).
+
+The decoder keeps the keyframe's latent (exact integers, see
+:mod:`neurocodec.models.coder`) as its state. Each later frame is one of:
+
+* **skip**: the previous picture is shown again (one byte);
+* **update**: 64x64-pixel tiles of the latent (4x4 latent positions) are
+  replaced by the current frame's quantised latent, coded with the
+  keyframe's entropy parameters; the state is synthesised again;
+* **refresh**: a new learned keyframe.
+
+The encoder decides per tile by rate-distortion with the training loss's
+own trade-off: a tile is updated when ``lambda * (D_skip - D_update)``
+exceeds the update's bits (``D``: YUV 6:1:1 weighted SSE, as in training).
+A frame that would update more than half its tiles is refreshed instead.
+Because the state is integer latents, encoder and decoder never drift,
+whatever machine synthesises the pixels.
+
+Payload::
+
+    u8      format (1)
+    u8      crf (0..63, 0 best)
+    varint  frame count
+    per frame: u8 type (0 skip, 1 update, 2 refresh), then
+        refresh: varint length + intra picture payload (neurocodec.models.coder)
+        update:  tile bitmap (ceil(tiles / 8) bytes, row-major, LSB first),
+                 varint length + rANS stream of the updated tiles' symbols
+"""
+
+from __future__ import annotations
+
+# torch is imported inside functions: importing the strategy registry must stay light.
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..bitstream.chunks import Cursor, encode_varint
+from ..bitstream.ids import STRATEGY_IDS
+from ..errors import NcvFormatError
+from ..io.frame import Frame
+from .base import DecodeContext, Strategy, StrategySettings, register
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["SemanticLatent"]
+
+_FORMAT = 1
+_TILE = 4  # latent positions per tile side: 64 luma pixels
+_TILE_PX = 16 * _TILE
+_REFRESH_SHARE = 0.5
+_MIN_GAIN_BITS = 16.0  # a tile whose whole error is worth fewer bits than this is never updated
+SKIP, UPDATE, REFRESH = 0, 1, 2
+_MAX_PICTURE = 1 << 30
+
+
+def _lambda(crf: int, levels: int) -> float:
+    """The training lambda at a CRF (geometric interpolation between trained levels)."""
+    from ..models.integer import crf_level
+    from ..models.intra import LAMBDAS
+
+    pos = crf_level(crf, levels)
+    a = min(int(math.floor(pos)), levels - 2)
+    f = pos - a
+    return math.exp((1 - f) * math.log(LAMBDAS[a]) + f * math.log(LAMBDAS[a + 1]))
+
+
+def _tile_distortion(src: Frame, rec: tuple[np.ndarray, ...], tiles: tuple[int, int]) -> np.ndarray:
+    """Weighted SSE ``(1.5 SSE_Y + SSE_U + SSE_V) / 2`` per 64x64 tile (the training loss's distortion)."""
+    th, tw = tiles
+    out = np.zeros(tiles, dtype=np.float64)
+    for plane, r, weight, px in ((src.y, rec[0], 0.75, _TILE_PX), (src.u, rec[1], 0.5, _TILE_PX // 2), (src.v, rec[2], 0.5, _TILE_PX // 2)):
+        e = (plane.astype(np.float64) - r.astype(np.float64)) ** 2
+        e = np.pad(e, ((0, th * px - e.shape[0]), (0, tw * px - e.shape[1])))
+        out += weight * e.reshape(th, px, tw, px).sum(axis=(1, 3))
+    return out
+
+
+def _symbol_bits(sym: torch.Tensor, idx: torch.Tensor, cdf: torch.Tensor, length: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """Estimated rANS bits of each symbol from the integer CDF tables (escapes approximated)."""
+    import torch
+
+    value = sym - offset[idx]
+    top = length[idx] - 2  # the last in-table value is the escape symbol
+    inside = (value >= 0) & (value < top)
+    v = torch.where(inside, value, top)
+    p = (cdf[idx, v + 1] - cdf[idx, v]).clamp_min(1).double() / 65536
+    bits = -torch.log2(p)
+    escape = 2 * torch.log2(value.abs().double() + 1) + 8
+    return torch.where(inside, bits, bits + escape)
+
+
+def _to_tiles(x: torch.Tensor, tiles: tuple[int, int]) -> torch.Tensor:
+    """Sum a (1, C, H/16, W/16) tensor over channels and 4x4 latent tiles -> (th, tw)."""
+    import torch
+
+    th, tw = tiles
+    s = x[0].sum(dim=0)
+    s = torch.nn.functional.pad(s, (0, tw * _TILE - s.shape[1], 0, th * _TILE - s.shape[0]))
+    return s.reshape(th, _TILE, tw, _TILE).sum(dim=(1, 3))
+
+
+@register
+class SemanticLatent(Strategy):
+    """Learned keyframe plus skip / latent-tile updates / refreshes chosen by rate-distortion."""
+
+    name = "semantic_latent"
+    id = STRATEGY_IDS["semantic_latent"]
+    default_crf = 20
+    rd_crf_range = (0, 63)  # benchmark sweep: every trained level
+
+    def __init__(self) -> None:
+        self._coders: dict[tuple[str, str], Any] = {}
+
+    def _coder(self, model: str | None, device: str = "cpu"):
+        """The intra coder for a model name or file; the decoder always runs on the CPU."""
+        from ..models.coder import IntraCoder
+        from ..models.weights import DEFAULT, load_intra
+
+        key = (model or DEFAULT, device)
+        if key not in self._coders:
+            self._coders[key] = IntraCoder(load_intra(key[0]), device)
+        return self._coders[key]
+
+    # -- encoder -------------------------------------------------------------------
+
+    def encode(self, frames: Sequence[Frame], settings: StrategySettings, fps: Any) -> bytes:
+        import torch
+
+        crf = int(round(settings.crf if settings.crf is not None else self.default_crf))
+        if settings.bitrate is not None:
+            raise NotImplementedError("semantic_latent has no bitrate mode; use crf (or auto's bitrate mode)")
+        coder = self._coder(settings.model, settings.device)
+        lam = _lambda(crf, coder.model.levels)
+        t = coder.tables
+        cdf_rows = t["y.cdf_length"]
+        cdf = torch.zeros(len(cdf_rows), int(cdf_rows.max()), dtype=torch.int64)
+        pos = 0
+        for i, n in enumerate(cdf_rows.tolist()):
+            cdf[i, :n] = t["y.cdf"][pos : pos + n]
+            pos += n
+        h, w = frames[0].y.shape
+        tiles = (math.ceil(h / _TILE_PX), math.ceil(w / _TILE_PX))
+        out = [bytes([_FORMAT, crf]), encode_varint(len(frames))]
+        state = recon = None
+        since_key = 0
+        for f in frames:
+            planes = (f.y, f.u, f.v)
+            if state is None or (settings.keyint is not None and since_key >= settings.keyint):
+                state, recon = self._refresh(coder, planes, crf, out)
+                since_key = 1
+                continue
+            since_key += 1
+            d_skip = _tile_distortion(f, recon, tiles)
+            if lam * d_skip.max() < _MIN_GAIN_BITS:
+                out.append(bytes([SKIP]))
+                continue
+            gain = t["gain.linear"][crf].double()[None, :, None, None] / 65536
+            y = coder.analyse(planes).cpu().double()
+            sym = torch.round(y * gain - state.means.double() / 256).long()
+            bits = _to_tiles(_symbol_bits(sym, state.indexes, cdf, cdf_rows, t["y.offset"]), tiles).numpy()
+            cand = type(state)(crf, sym, state.means, state.indexes)
+            d_upd = _tile_distortion(f, coder.synthesise(cand, (h, w)), tiles)
+            update = lam * (d_skip - d_upd) > bits + _MIN_GAIN_BITS
+            if update.mean() > _REFRESH_SHARE:
+                state, recon = self._refresh(coder, planes, crf, out)
+                since_key = 1
+                continue
+            if not update.any():
+                out.append(bytes([SKIP]))
+                continue
+            mask = _latent_mask(update, sym.shape[-2:])
+            state.symbols[..., mask] = sym[..., mask]
+            stream = coder.encode_symbols(state, mask)
+            out += [bytes([UPDATE]), np.packbits(update.reshape(-1), bitorder="little").tobytes(),
+                    encode_varint(len(stream)), stream]
+            recon = coder.synthesise(state, (h, w))
+        return b"".join(out)
+
+    @staticmethod
+    def _refresh(coder, planes, crf, out):
+        data, state = coder.compress(planes, crf)
+        out += [bytes([REFRESH]), encode_varint(len(data)), data]
+        return state, coder.synthesise(state, planes[0].shape)
+
+    # -- decoder -------------------------------------------------------------------
+
+    def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
+        cur = Cursor(payload)
+        fmt = cur.u8("payload format")
+        if fmt != _FORMAT:
+            raise cur.error(f"semantic_latent payload format {fmt} is not supported")
+        crf = cur.u8("crf")
+        count = cur.varint("frame count", ctx.frame_count)
+        if count != ctx.frame_count:
+            raise cur.error(f"semantic_latent payload holds {count} frames, the segment {ctx.frame_count}")
+        coder = self._coder(ctx.params.get("model"))
+        h, w = ctx.height, ctx.width
+        tiles = (math.ceil(h / _TILE_PX), math.ceil(w / _TILE_PX))
+        ntiles = tiles[0] * tiles[1]
+        state = frame = None
+        for _ in range(count):
+            kind = cur.u8("frame type")
+            if kind == REFRESH:
+                planes, state = coder.decompress(bytes(cur.blob("keyframe", _MAX_PICTURE)), h, w)
+                if state.crf != crf:
+                    raise cur.error(f"keyframe crf {state.crf} differs from the segment's {crf}")
+                frame = Frame(*planes)
+            elif state is None:
+                raise cur.error("semantic_latent segment does not start with a keyframe")
+            elif kind == UPDATE:
+                bits = np.frombuffer(bytes(cur.take((ntiles + 7) // 8, "tile bitmap")), dtype=np.uint8)
+                update = np.unpackbits(bits, bitorder="little")[:ntiles].astype(bool).reshape(tiles)
+                if not update.any():
+                    raise cur.error("update frame with no tile")
+                mask = _latent_mask(update, state.symbols.shape[-2:])
+                stream = bytes(cur.blob("tile stream", _MAX_PICTURE))
+                state.symbols[..., mask] = coder.decode_symbols(stream, state.indexes[..., mask])
+                frame = Frame(*coder.synthesise(state, (h, w)))
+            elif kind != SKIP:
+                raise cur.error(f"unknown semantic_latent frame type {kind}")
+            yield frame
+        if cur.remaining:
+            raise NcvFormatError(f"semantic_latent payload has {cur.remaining} trailing bytes")
+
+    # -- description -----------------------------------------------------------------
+
+    def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
+        from ..models.weights import DEFAULT
+
+        crf = int(round(settings.crf if settings.crf is not None else self.default_crf))
+        return {"crf": crf, "model": settings.model or DEFAULT, "keyint": settings.keyint}
+
+    def reproduce(self, params, width, height, fps):
+        return {"decoder_macs_per_pixel": round(self.decoder_macs_per_pixel(params))}
+
+    def weight_hashes(self, params: dict[str, Any] | None = None) -> tuple[bytes, ...]:
+        from ..models.weights import load_intra
+
+        return (load_intra((params or {}).get("model")).sha256,)
+
+    def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
+        from ..models.intra import decoder_macs_per_pixel
+        from ..models.weights import load_intra
+
+        return decoder_macs_per_pixel(load_intra((params or {}).get("model")).model)
+
+    # -- scene-adaptive hooks ------------------------------------------------------------
+
+    def candidate_rank(self, scene_class: str | None) -> int | None:
+        # Only where little changes; tried after the classical codecs (see docs/benchmarks.md).
+        return 4 if scene_class in ("static", "talking_head") else None
+
+    def crf_for_quality(self, quality: float) -> float:
+        a, b = _QUALITY_MAP
+        return min(max(a * quality + b, 0.0), 63.0)
+
+    def crf_bounds(self) -> tuple[int, int]:
+        return 0, 63
+
+
+# Same PSNR-YUV as x265 all-intra at CRF q on Kodak (docs/benchmarks.md): crf ~ 4 q - 146 (x265 CRF 36.5, 41.5
+# and 48 matched our CRF 0, 27 and 45); below x265 CRF 36.5 the learned codec cannot follow (clamped to 0).
+_QUALITY_MAP = (4.0, -146.0)
+
+
+def _latent_mask(update: np.ndarray, latent_hw):
+    import torch
+
+    m = torch.from_numpy(np.repeat(np.repeat(update, _TILE, axis=0), _TILE, axis=1))
+    return m[: latent_hw[0], : latent_hw[1]]
