@@ -25,7 +25,8 @@ from .common import fps_option, overwrite_option, quiet_option, show_progress, s
 @click.option("--workers", type=int, default=1, show_default=True, help="Segments encoded in parallel processes.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (neural strategies).")
 @click.option("--intra-model", metavar="NAME|FILE",
-              help="Learned intra model for neural strategies: shipped name (intra_yuv420, default) or a weights file.")
+              help="Learned intra model for neural strategies: shipped name (intra_yuv420, default), a weights file, "
+                   "or compressai:mbt2018-mean:Q[:mse|ms-ssim] (CompressAI's pretrained weights; downloads once).")
 @click.option("--segment-frames", type=int, help="Fixed-length segments instead of detected scenes.")
 @click.option("--scenes", "scenes_file", type=click.Path(dir_okay=False), help="Use these scenes (Av1an JSON) instead of detecting them.")
 @click.option("--write-scenes", type=click.Path(dir_okay=False), help="Save the scenes used (Av1an JSON with class and features).")

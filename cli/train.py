@@ -35,4 +35,47 @@ def intra(data, out, steps, batch, crop, lr, device, time_limit, resume, export_
         click.echo(f"weights: {path} sha256 {digest}")
 
 
+@command.command("pairs")
+@click.option("--data", "data", multiple=True, required=True, type=click.Path(exists=True),
+              help="Videos, frame folders or image folders (searched recursively); repeat for more.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for pairs.npz and pairs.json.")
+@click.option("--sequences", type=int, default=500, show_default=True, help="Sequences of --frames frames each.")
+@click.option("--frames", type=int, default=6, show_default=True)
+@click.option("--crop", type=int, default=256, show_default=True, help="Crop size (luma, even).")
+@click.option("--seed", type=int, default=1, show_default=True)
+def pairs(data, out, sequences, frames, crop, seed):
+    """Make (classical decode, original) training pairs for the enhancement network.
+
+    Each sequence is coded by x265 or SVT-AV1 at a random low-rate CRF and at
+    scale 1, 3/4 or 1/2, decoded and upscaled, as the hybrid decoder does.
+    """
+    from neurocodec.training.pairs import PairConfig, make_pairs
+
+    click.echo(str(make_pairs(PairConfig(sources=list(data), out=out, sequences=sequences, frames=frames, crop=crop, seed=seed))))
+
+
+@command.command("enhance")
+@click.option("--pairs", "pairs_path", required=True, type=click.Path(exists=True, dir_okay=False), help="pairs.npz from `train pairs`.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (checkpoint.pt).")
+@click.option("--steps", type=int, default=20_000, show_default=True)
+@click.option("--batch", type=int, default=16, show_default=True)
+@click.option("--crop", type=int, default=128, show_default=True, help="Crop size (luma, even).")
+@click.option("--lr", type=float, default=5e-4, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--time-limit", type=float, help="Stop after this many seconds (checkpoint written).")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@click.option("--export", "export_path", type=click.Path(dir_okay=False), help="Also write the shipped weights file here.")
+def enhance(pairs_path, out, steps, batch, crop, lr, device, time_limit, resume, export_path):
+    """Train the hybrid strategy's enhancement network on pairs."""
+    from neurocodec.training.enhance import EnhanceTrainConfig, export_enhance, train_enhance
+
+    cfg = EnhanceTrainConfig(pairs=pairs_path, out=out, steps=steps, batch=batch, crop=crop, lr=lr, device=device,
+                             time_limit_s=time_limit)
+    ckpt = train_enhance(cfg, resume=resume)
+    click.echo(f"checkpoint: {ckpt}")
+    if export_path:
+        path, digest = export_enhance(ckpt, export_path, device=device)
+        click.echo(f"weights: {path} sha256 {digest}")
+
+
 __all__ = ["command"]

@@ -42,7 +42,7 @@ def _int64_reference(tables, z_fixed):
     hs = IntegerHyperSynthesis(tables)
     x = z_fixed.long().clamp(-ACT_LIMIT, ACT_LIMIT)
     for layer in hs.layers:
-        transposed, stride, pad, out_pad, relu = (int(v) for v in layer["geom"])
+        transposed, stride, pad, out_pad, act = (int(v) for v in layer["geom"])
         w = layer["weight"].long()
         if transposed:
             # A transposed convolution is a convolution of the zero-upsampled input with the flipped kernel.
@@ -61,7 +61,10 @@ def _int64_reference(tables, z_fixed):
         oh = (up.shape[2] + 2 * pad_c - w.shape[-1]) // stride_c + 1
         acc = out.reshape(x.shape[0], w.shape[0], oh, -1) + layer["bias"][None, :, None, None]
         shift = layer["shift"][None, :, None, None]
-        x = ((acc + (1 << (shift - 1))) >> shift).clamp(0 if relu else -ACT_LIMIT, ACT_LIMIT)
+        x = (acc + (1 << (shift - 1))) >> shift
+        if act == 2:  # LeakyReLU, slope 655 / 2**16
+            x = torch.where(x < 0, (x * 655 + (1 << 15)) >> 16, x)
+        x = x.clamp(0 if act == 1 else -ACT_LIMIT, ACT_LIMIT)
     return x
 
 
@@ -222,3 +225,47 @@ def test_onnx_synthesis_matches_pytorch(coder, tmp_path):
     got = [np.round(luma[0, 0] * 255), np.round(chroma[0, 0] * 255), np.round(chroma[0, 1] * 255)]
     for r, g in zip(ref, got):
         assert np.abs(r.astype(int) - g[: r.shape[0], : r.shape[1]].astype(int)).max() <= 1
+
+
+def _stand_in(arch, quality, metric):
+    """An untrained mbt2018-mean in place of the download (tests need no network)."""
+    from compressai.zoo import mbt2018_mean
+
+    torch.manual_seed(0)
+    return mbt2018_mean(quality=1, pretrained=False)
+
+
+def test_pretrained_model_decodes_exactly_with_integer_tables():
+    from neurocodec.models.coder import IntraCoder
+    from neurocodec.models.pretrained import load_pretrained
+
+    loaded = load_pretrained("compressai:mbt2018-mean:1", fetch=_stand_in)
+    z = torch.randint(-6, 7, (1, loaded.model.Nz, 2, 3)) << FRAC
+    assert torch.equal(IntegerHyperSynthesis(loaded.tables)(z), _int64_reference(loaded.tables, z))  # LeakyReLU path
+    coder = IntraCoder(loaded)
+    data, latent = coder.compress(_picture(), 5)
+    rec, back = coder.decompress(data, 96, 128)
+    assert torch.equal(latent.symbols, back.symbols) and [p.shape for p in rec] == [(96, 128), (48, 64), (48, 64)]
+    again = load_pretrained("compressai:mbt2018-mean:1", fetch=_stand_in)
+    assert again.sha256 == loaded.sha256
+
+
+def test_pretrained_offline_is_one_clear_error(small_clip, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import neurocodec.models.pretrained as pretrained
+    from neurocodec.models import weights
+    from neurocodec_cli.main import cli
+
+    def offline(*args):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(pretrained, "_download", offline)
+    monkeypatch.setattr(pretrained.load_pretrained, "__kwdefaults__", {"fetch": offline})
+    weights._load_pretrained_cached.cache_clear()
+    out = tmp_path / "x.ncv"
+    res = CliRunner().invoke(cli, ["encode", str(small_clip), str(out), "-s", "semantic_latent",
+                                   "--intra-model", "compressai:mbt2018-mean:2"])
+    assert res.exit_code == 2, res.output
+    assert "could not get CompressAI's pretrained weights" in res.output and "internet" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not out.exists()

@@ -96,7 +96,8 @@ def test_auto_tries_it_on_static_scenes_at_slow(tmp_path):
 
 @pytest.mark.parametrize("model, message", [
     ("missing.pt", "missing.pt: no such weights file"),
-    ("compressai:mbt2018-mean:3", "not supported as intra models yet"),
+    ("compressai:bmshj2018-factorized:3", "is not supported as an intra model"),
+    ("compressai:mbt2018-mean:9", "quality must be 1..8"),
 ])
 def test_bad_intra_model_is_one_line_exit_2(small_clip, tmp_path, model, message):
     from click.testing import CliRunner

@@ -89,9 +89,9 @@ class EncodingAgent:
             device=o.device,
         )
         if o.intra_model is not None:
-            from ..models.weights import resolve_weights
+            from ..models.weights import check_model_name
 
-            resolve_weights(o.intra_model)  # a wrong name fails now, not after scene analysis
+            check_model_name(o.intra_model)  # a wrong name fails now, not after scene analysis
         if self.strategy is not None:
             self.strategy.describe(self.settings, 2, 2, Fraction(25))  # validates ranges before any input is read
         self.mode = self._mode()
@@ -130,7 +130,8 @@ class EncodingAgent:
                 ranked.append((rank, name, s))
         ranked.sort()
         count = SEARCH[self.speed][0]
-        return tuple(Candidate(name, s.speed_preset(self.speed), *_bounds(s)) for _, name, s in ranked[:count])
+        return tuple(Candidate(name, preset, *_bounds(s)) for _, name, s in ranked[:count]
+                     for preset in s.candidate_presets(self.speed))
 
     # -- scenes -----------------------------------------------------------------
 

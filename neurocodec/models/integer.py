@@ -64,6 +64,11 @@ def crf_level(crf: float, levels: int) -> float:
     return (levels - 1) * (1 - crf / (CRF_COUNT - 1))
 
 
+#: Activations after a layer: none, ReLU, or LeakyReLU with slope LEAKY_SLOPE / 2**16 (CompressAI's models use 0.01).
+ACT_NONE, ACT_RELU, ACT_LEAKY = 0, 1, 2
+LEAKY_SLOPE = 655
+
+
 @contextmanager
 def _plain_convolution():
     # cuDNN may pick FFT or Winograd algorithms, which are not sums of the
@@ -72,7 +77,7 @@ def _plain_convolution():
         yield
 
 
-def _quantize_layer(m: nn.Module, relu: bool) -> dict[str, torch.Tensor]:
+def _quantize_layer(m: nn.Module, act: int) -> dict[str, torch.Tensor]:
     transposed = isinstance(m, nn.ConvTranspose2d)
     w = m.weight.detach().double().cpu()
     out_dim = 1 if transposed else 0
@@ -89,7 +94,7 @@ def _quantize_layer(m: nn.Module, relu: bool) -> dict[str, torch.Tensor]:
     bias = m.bias.detach().double().cpu()
     b_int = torch.round(bias * torch.pow(2.0, (shift + FRAC).double())).long()
     geom = torch.tensor([int(transposed), m.stride[0], m.padding[0],
-                         m.output_padding[0] if transposed else 0, int(relu)], dtype=torch.int64)
+                         m.output_padding[0] if transposed else 0, act], dtype=torch.int64)
     return {"weight": w_int, "shift": shift, "bias": b_int, "geom": geom}
 
 
@@ -121,6 +126,10 @@ def build_tables(model) -> dict[str, torch.Tensor]:
     lg, ilg = model.log_gain.detach().double(), model.log_inv_gain.detach().double()
     log_gain, inv_log_gain = [], []
     for crf in range(CRF_COUNT):
+        if levels == 1:  # a single-rate model: every CRF is that rate
+            log_gain.append(lg[0])
+            inv_log_gain.append(ilg[0])
+            continue
         # Exponential interpolation of adjacent gain vectors (Cui et al., CVPR 2021).
         pos = crf_level(crf, levels)
         a = min(int(math.floor(pos)), levels - 2)
@@ -132,10 +141,21 @@ def build_tables(model) -> dict[str, torch.Tensor]:
     t["gain.linear"] = torch.round(torch.exp(log_gain_t) * (1 << FRAC)).long()
     t["gain.inverse"] = torch.exp(torch.stack(inv_log_gain)).float()
 
-    convs = [m for m in model.h_s if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    for i, m in enumerate(convs):
-        for k, v in _quantize_layer(m, relu=i < len(convs) - 1).items():
+    i = 0
+    modules = list(model.h_s)
+    for j, m in enumerate(modules):
+        if not isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            continue
+        nxt = modules[j + 1] if j + 1 < len(modules) else None
+        if isinstance(nxt, nn.LeakyReLU):
+            if round(nxt.negative_slope * (1 << FRAC)) != LEAKY_SLOPE:
+                raise ValueError(f"LeakyReLU slope {nxt.negative_slope} is not supported (only 0.01)")
+            act = ACT_LEAKY
+        else:
+            act = ACT_RELU if isinstance(nxt, nn.ReLU) else ACT_NONE
+        for k, v in _quantize_layer(m, act).items():
             t[f"h_s.{i}.{k}"] = v
+        i += 1
     return t
 
 
@@ -159,7 +179,7 @@ class IntegerHyperSynthesis:
         """``z`` as int64 with :data:`FRAC` fractional bits, shape (B, Nz, h, w) -> int64 (B, 2M, 4h, 4w)."""
         x = z_fixed.long().clamp(-ACT_LIMIT, ACT_LIMIT)
         for layer in self.layers:
-            transposed, stride, pad, out_pad, relu = (int(v) for v in layer["geom"])
+            transposed, stride, pad, out_pad, act = (int(v) for v in layer["geom"])
             w = layer["weight"].to(x.device, torch.float64)
             with _plain_convolution():
                 if transposed:
@@ -169,7 +189,9 @@ class IntegerHyperSynthesis:
             acc = acc.long() + layer["bias"].to(x.device)[None, :, None, None]
             shift = layer["shift"].to(x.device)[None, :, None, None]
             x = (acc + (1 << (shift - 1))) >> shift  # round half up
-            x = x.clamp(0 if relu else -ACT_LIMIT, ACT_LIMIT)
+            if act == ACT_LEAKY:
+                x = torch.where(x < 0, (x * LEAKY_SLOPE + (1 << (FRAC - 1))) >> FRAC, x)
+            x = x.clamp(0 if act == ACT_RELU else -ACT_LIMIT, ACT_LIMIT)
         return x
 
 

@@ -27,7 +27,7 @@ import torch
 
 from ..errors import ModelMismatchError, NeurocodecError
 
-__all__ = ["FORMAT", "SHIPPED", "LoadedIntra", "pack_weights", "load_intra", "resolve_weights", "sha256_file"]
+__all__ = ["FORMAT", "SHIPPED", "LoadedIntra", "pack_weights", "load_intra", "resolve_weights", "check_model_name", "sha256_file"]
 
 FORMAT = "neurocodec.intra/2"
 #: Shipped weights (package data in neurocodec/weights/), by the name the CLI and bitstream use.
@@ -42,7 +42,7 @@ class LoadedIntra:
     model: Any  # IntraCodec, eval mode, float32, CPU
     tables: dict[str, torch.Tensor]
     sha256: bytes
-    path: Path
+    path: Path | None  # None for models not loaded from a file (CompressAI's pretrained ones)
     trained: dict[str, Any]
 
 
@@ -81,12 +81,6 @@ def sha256_file(path: str | os.PathLike) -> bytes:
 def resolve_weights(name_or_path: str | os.PathLike | None) -> Path:
     """A shipped weights name (``intra_yuv420``) or a file path -> the file's path."""
     name = str(name_or_path or DEFAULT)
-    if name.startswith("compressai:"):
-        # Their hyper-synthesis is float only: decoding would not be exact across machines.
-        raise NeurocodecError(
-            f"{name}: CompressAI's pretrained models are not supported as intra models yet "
-            f"(they lack the integer entropy path); use a neurocodec weights file"
-        )
     if name in SHIPPED:
         from importlib.resources import files
 
@@ -97,6 +91,16 @@ def resolve_weights(name_or_path: str | os.PathLike | None) -> Path:
     return path
 
 
+def check_model_name(name: str) -> None:
+    """Fail early (one clear error) on a model name that cannot be loaded; downloads nothing."""
+    if str(name).startswith("compressai:"):
+        from .pretrained import parse_name
+
+        parse_name(str(name))
+    else:
+        resolve_weights(name)
+
+
 def load_intra(name_or_path: str | os.PathLike | None = None, *, expect_sha256: bytes | None = None) -> LoadedIntra:
     """Load an intra model, optionally checking that it is the one a bitstream was made with.
 
@@ -104,12 +108,15 @@ def load_intra(name_or_path: str | os.PathLike | None = None, *, expect_sha256: 
         ModelMismatchError: the file's hash is not ``expect_sha256``.
         NeurocodecError: the file is not a neurocodec intra weights file.
     """
-    path = resolve_weights(name_or_path).resolve()
-    st = path.stat()
-    loaded = _load_cached(str(path), st.st_size, st.st_mtime_ns)
+    if str(name_or_path or "").startswith("compressai:"):
+        loaded = _load_pretrained_cached(str(name_or_path))
+    else:
+        path = resolve_weights(name_or_path).resolve()
+        st = path.stat()
+        loaded = _load_cached(str(path), st.st_size, st.st_mtime_ns)
     if expect_sha256 is not None and loaded.sha256 != expect_sha256:
         raise ModelMismatchError(
-            f"{path}: weights sha256 {loaded.sha256.hex()[:16]}... but the bitstream needs "
+            f"{loaded.path or name_or_path}: weights sha256 {loaded.sha256.hex()[:16]}... but the bitstream needs "
             f"{expect_sha256.hex()[:16]}...; decode with the weights it was made with"
         )
     return loaded
@@ -128,6 +135,13 @@ def _float_hyper_synthesis(model, tables: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
             m.weight.copy_(w.float())
             m.bias.copy_(b.float())
+
+
+@lru_cache(maxsize=2)
+def _load_pretrained_cached(name: str) -> LoadedIntra:
+    from .pretrained import load_pretrained
+
+    return load_pretrained(name)
 
 
 @lru_cache(maxsize=4)  # keyed by size and mtime too, so a rewritten file is reloaded

@@ -127,6 +127,10 @@ class Strategy(ABC):
         """The encoder preset this strategy uses at ``auto``'s speed preset (fast, medium, slow)."""
         return None
 
+    def candidate_presets(self, speed: str) -> list[str | None]:
+        """Every preset ``auto`` compares for this strategy at a speed (each is a separate candidate)."""
+        return [self.speed_preset(speed)]
+
     def crf_for_quality(self, quality: float) -> float:
         """This strategy's CRF expected to match x265 at CRF ``quality`` (centres the trial encodes)."""
         raise NotImplementedError(f"{self.name} has no quality knob")
@@ -165,7 +169,7 @@ def register(cls: type[Strategy]) -> type[Strategy]:
 
 def _load_builtins_and_plugins() -> None:
     global _entry_points_loaded
-    from . import classical, semantic_latent  # noqa: F401  (registers the built-ins)
+    from . import classical, hybrid, interpolation, semantic_latent  # noqa: F401  (registers the built-ins)
 
     if _entry_points_loaded:
         return

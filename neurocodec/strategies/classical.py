@@ -130,7 +130,8 @@ class ClassicalStrategy(Strategy):
         if w % 2 or h % 2:
             raise ValueError(f"{self.name}: frames must have even dimensions, got {w}x{h}")
         desc = self.describe(settings, w, h, fps)
-        fps = Fraction(fps)
+        # A float rate (29.97002997...) would become a huge exact fraction that FFmpeg's rationals cannot hold.
+        fps = Fraction(fps).limit_denominator(1_000_000) if isinstance(fps, float) else Fraction(fps)
         try:
             cc = av.CodecContext.create(self.encoder, "w")
         except av.FFmpegError as exc:

@@ -1,0 +1,131 @@
+"""A small restoration / super-resolution network for decoded classical video (the ``hybrid`` strategy).
+
+Input: the classical decode, upsampled to the output size by bicubic
+interpolation when the base layer was coded at reduced resolution, in the
+same 6-channel half-resolution YUV 4:2:0 layout as the intra codec (luma
+pixel-unshuffled 2x2 beside the two chroma planes). Output: that input plus
+a learned residual (global residual learning, as in VDSR: J. Kim et al.,
+"Accurate image super-resolution using very deep convolutional networks",
+CVPR 2016). Working at half resolution keeps the cost low: with 32 channels
+and 8 body layers the network costs about 19k MACs per output luma pixel
+(budget 30k).
+
+Content adaptation follows the idea of content-adaptive online fine-tuning
+of a post-filter (e.g. Y.-H. Lam et al., "Efficient adaptation of neural
+network filter for video compression", ACM MM 2020): the encoder tunes only
+the per-channel biases of every layer on the scene being coded, quantises
+the change, and sends it in the segment; the decoder adds it to its shipped
+biases.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["EnhanceNet", "planes_to_input", "output_to_planes", "macs_per_pixel", "adaptation_parameters", "load_enhance"]
+
+
+class EnhanceNet(nn.Module):
+    """Residual CNN on 6-channel half-resolution YUV 4:2:0.
+
+    Args:
+        channels: Width of the body.
+        layers: Number of 3x3 body convolutions (each followed by a ReLU).
+    """
+
+    def __init__(self, channels: int = 32, layers: int = 8):
+        super().__init__()
+        self.channels, self.layers = channels, layers
+        self.head = nn.Conv2d(6, channels, 3, padding=1)
+        self.body = nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=1) for _ in range(layers))
+        self.tail = nn.Conv2d(channels, 6, 3, padding=1)
+        # He initialisation keeps the signal alive through the plain ReLU stack (PyTorch's default shrinks it),
+        # and a small tail starts the network close to the identity while letting gradients reach the body.
+        for conv in (self.head, *self.body):
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        with torch.no_grad():
+            self.tail.weight.mul_(0.1)
+            self.tail.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.head(x - 0.5))
+        for conv in self.body:
+            h = F.relu(conv(h))
+        return x + self.tail(h)
+
+
+def adaptation_parameters(net: EnhanceNet) -> list[nn.Parameter]:
+    """The parameters content adaptation tunes: every layer's bias (in a fixed order)."""
+    return [net.head.bias, *[c.bias for c in net.body], net.tail.bias]
+
+
+def planes_to_input(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """(B,1,H,W) luma, (B,1,H/2,W/2) chroma in 0..1 -> (B,6,H/2,W/2)."""
+    return torch.cat([F.pixel_unshuffle(y, 2), u, v], dim=1)
+
+
+def output_to_planes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return F.pixel_shuffle(x[:, :4], 2), x[:, 4:5], x[:, 5:6]
+
+
+def macs_per_pixel(net: EnhanceNet, luma_size: tuple[int, int] = (128, 128)) -> float:
+    """Multiply-accumulates per output luma pixel, counted with ``torch.utils.flop_counter`` (FLOPs / 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    h, w = luma_size
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.zeros(1, 6, h // 2, w // 2))
+    return counter.get_total_flops() / 2 / (h * w)
+
+
+#: Shipped enhancement weights (package data in neurocodec/weights/).
+SHIPPED = {"enhance_yuv420": "enhance_yuv420.pt"}
+DEFAULT = "enhance_yuv420"
+
+
+def load_enhance(name_or_path: str | None = None) -> tuple[EnhanceNet, bytes, str]:
+    """A shipped name or weights file -> (network in eval mode, sha256 of the file, resolved path)."""
+    import os
+    from pathlib import Path
+
+    name = name_or_path or DEFAULT
+    if name in SHIPPED:
+        from importlib.resources import files
+
+        path = Path(str(files("neurocodec.weights") / SHIPPED[name]))
+    else:
+        path = Path(name)
+    if not path.is_file():
+        from ..errors import NeurocodecError
+
+        raise NeurocodecError(f"{name}: no such enhancement weights file (shipped: {', '.join(SHIPPED)})")
+    st = os.stat(path)
+    return _load_cached(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, size: int, mtime_ns: int) -> tuple[EnhanceNet, bytes, str]:
+    import hashlib
+    import io
+    from pathlib import Path
+
+    from ..errors import NeurocodecError
+
+    data = Path(path).read_bytes()
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise NeurocodecError(f"{path}: not a readable weights file ({exc.__class__.__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != "neurocodec.enhance/1":
+        raise NeurocodecError(f"{path}: not a neurocodec enhancement weights file")
+    net = EnhanceNet(**state["config"])
+    net.load_state_dict(state["weights"])
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net, hashlib.sha256(data).digest(), path

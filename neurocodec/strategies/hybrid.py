@@ -1,0 +1,337 @@
+"""``hybrid``: a classical base layer (x265 or SVT-AV1, optionally at reduced resolution) plus neural enhancement.
+
+Encoder: downscale the scene by ``scale`` (1, 3/4 or 1/2), code it with the
+base strategy, decode and upscale it back (bicubic), then (optionally)
+fine-tune the enhancement network's biases on this scene, quantise the
+change and keep it when its measured quality gain is worth its bits. The
+decoder runs the base decoder, the upscale and the fixed small network with
+the scene's bias update. See :mod:`neurocodec.models.enhance`.
+
+Preset (the strategy's own vocabulary): ``BASE[:PRESET][/scale=S][/adapt=N]``,
+for example ``av1:8/scale=0.5``. ``adapt`` is the number of fine-tuning
+steps (0: shipped weights only; default 40).
+
+Payload::
+
+    u8      format (1)
+    u8      base strategy id (2 x265, 3 av1)
+    varint  base width, varint base height
+    u8      adaptation: 0 none, 1 bias update
+    if 1:   u8 step exponent e (update = int8 value * 2**-e),
+            varint length + zlib-compressed int8 values (adaptation_parameters order)
+    bytes   the base strategy's payload, to the end
+"""
+
+from __future__ import annotations
+
+# torch is imported inside functions: importing the strategy registry must stay light.
+import math
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..bitstream.chunks import Cursor, encode_varint
+from ..bitstream.ids import STRATEGY_IDS
+from ..errors import SettingsError
+from ..io.frame import Frame
+from .base import DecodeContext, Strategy, StrategySettings, get_strategy, get_strategy_by_id, register
+
+__all__ = ["Hybrid", "HybridPreset"]
+
+_FORMAT = 1
+_BASES = ("x265", "av1")
+_SCALES = (1.0, 0.75, 0.5)
+_STEP_EXP = 10  # bias updates in steps of 2**-10 of the 0..1 pixel range
+# Keep an update when its gain in dB exceeds its rate increase in percent / 16: on the development
+# clips 1 dB cost about 16 % of the bits at these rates (a typical video RD slope).
+_PCT_PER_DB = 16.0
+_MAX_BLOB = 1 << 20
+
+
+@dataclass(frozen=True)
+class HybridPreset:
+    """Parsed ``BASE[:PRESET][/scale=S][/adapt=N]``."""
+
+    base: str = "av1"
+    base_preset: str | None = None
+    scale: float = 1.0
+    adapt_steps: int = 40
+
+    @classmethod
+    def parse(cls, text: str | None) -> HybridPreset:
+        if not text:
+            return cls()
+        head, *pairs = [t.strip() for t in str(text).split("/")]
+        base, _, preset = head.partition(":")
+        kw: dict[str, Any] = {"base": base or "av1", "base_preset": preset or None}
+        for pair in pairs:
+            key, _, value = pair.partition("=")
+            try:
+                if key == "scale":
+                    kw["scale"] = float(value)
+                elif key == "adapt":
+                    kw["adapt_steps"] = int(value)
+                else:
+                    raise ValueError
+            except ValueError:
+                raise SettingsError(f"hybrid preset {text!r}: expected BASE[:PRESET][/scale=S][/adapt=N]") from None
+        p = cls(**kw)
+        if p.base not in _BASES:
+            raise SettingsError(f"hybrid base must be one of {', '.join(_BASES)}, got {p.base!r}")
+        if p.scale not in _SCALES:
+            raise SettingsError(f"hybrid scale must be one of {', '.join(map(str, _SCALES))}, got {p.scale}")
+        if not 0 <= p.adapt_steps <= 1000:
+            raise SettingsError(f"hybrid adapt steps {p.adapt_steps} is outside 0..1000")
+        return p
+
+    def __str__(self) -> str:
+        head = self.base + (f":{self.base_preset}" if self.base_preset else "")
+        return f"{head}/scale={self.scale:g}/adapt={self.adapt_steps}"
+
+
+def _to_tensor(frames: Sequence[Frame]):
+    import torch
+
+    from ..models.enhance import planes_to_input
+
+    t = [torch.from_numpy(np.stack([getattr(f, k) for f in frames])).float().unsqueeze(1) / 255 for k in "yuv"]
+    return planes_to_input(*t)
+
+
+def _to_frame(x) -> Frame:
+    from ..models.enhance import output_to_planes
+
+    y, u, v = (p[0, 0].clamp(0, 1).mul(255).round().byte().numpy() for p in output_to_planes(x))
+    return Frame(y, u, v)
+
+
+def _adapted(net, deltas):
+    """A copy of the shipped network with a scene's bias update added (the shipped one is shared: never modified)."""
+    import copy
+
+    import torch
+
+    from ..models.enhance import adaptation_parameters
+
+    if deltas is None:
+        return net
+    work = copy.deepcopy(net)
+    with torch.no_grad():
+        for p, d in zip(adaptation_parameters(work), deltas):
+            p.add_(d)
+    return work
+
+
+def _enhance(net, frames: Sequence[Frame]) -> list[Frame]:
+    """Run the network frame by frame."""
+    import torch
+
+    with torch.no_grad():
+        return [_to_frame(net(_to_tensor([f]))) for f in frames]
+
+
+def _finetune(net, up: Sequence[Frame], src: Sequence[Frame], steps: int, seed: int = 0):
+    """Bias deltas tuned on this scene (random crops of up to 8 evenly spaced frames), quantised to int8."""
+    import copy
+
+    import torch
+
+    from ..models.enhance import adaptation_parameters
+    from ..training.enhance import yuv_mse
+
+    work = copy.deepcopy(net)
+    for p in work.parameters():
+        p.requires_grad_(False)
+    params = adaptation_parameters(work)
+    for p in params:
+        p.requires_grad_(True)
+    pick = _pick(len(up))
+    x, ref = _to_tensor([up[i] for i in pick]), _to_tensor([src[i] for i in pick])
+    gen = torch.Generator().manual_seed(seed)
+    crop = min(64, x.shape[-2], x.shape[-1])  # half-resolution crop (128 luma pixels)
+    opt = torch.optim.Adam(params, lr=1e-3)
+    for _ in range(steps):
+        i = torch.randint(len(pick), (4,), generator=gen)
+        oy = torch.randint(x.shape[-2] - crop + 1, (1,), generator=gen).item()
+        ox = torch.randint(x.shape[-1] - crop + 1, (1,), generator=gen).item()
+        xb, rb = x[i, :, oy : oy + crop, ox : ox + crop], ref[i, :, oy : oy + crop, ox : ox + crop]
+        loss = yuv_mse(work(xb), rb).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    base = adaptation_parameters(net)
+    q = [torch.round((p.detach() - b) * (1 << _STEP_EXP)).clamp(-127, 127).to(torch.int8) for p, b in zip(params, base)]
+    return q
+
+
+def _pick(n: int) -> np.ndarray:
+    """At most 8 evenly spaced frame indexes of a scene of ``n`` frames."""
+    return np.unique(np.linspace(0, n - 1, min(8, n)).round().astype(int))
+
+
+def _dequantize(q):
+    return [t.float() / (1 << _STEP_EXP) for t in q]
+
+
+def _weighted_sse(a: Sequence[Frame], b: Sequence[Frame]) -> float:
+    total = 0.0
+    for f, g in zip(a, b):
+        for pa, pb, w in ((f.y, g.y, 6.0), (f.u, g.u, 4.0), (f.v, g.v, 4.0)):  # 6:1:1 per pixel of each plane size
+            total += w * float(((pa.astype(np.float64) - pb.astype(np.float64)) ** 2).sum())
+    return total
+
+
+@register
+class Hybrid(Strategy):
+    """Classical base layer (x265 / SVT-AV1, at scale 1, 3/4 or 1/2) plus a content-adapted enhancement network."""
+
+    name = "hybrid"
+    id = STRATEGY_IDS["hybrid"]
+
+    def _net(self, model: str | None = None):
+        from ..models.enhance import load_enhance
+
+        return load_enhance(model)
+
+    def _base_settings(self, p: HybridPreset, settings: StrategySettings) -> StrategySettings:
+        return replace(settings, preset=p.base_preset)
+
+    # -- encoder -------------------------------------------------------------------
+
+    def encode(self, frames: Sequence[Frame], settings: StrategySettings, fps: Any) -> bytes:
+        from ..io.resize import resize_frame, scaled_size
+
+        p = HybridPreset.parse(settings.preset)
+        base = get_strategy(p.base)
+        w, h = frames[0].width, frames[0].height
+        bw, bh = scaled_size(w, h, p.scale)
+        small = [resize_frame(f, bw, bh) for f in frames]
+        bs = self._base_settings(p, settings)
+        base_payload = base.encode(small, bs, fps)
+        ctx = DecodeContext(bw, bh, len(frames), base.describe(bs, bw, bh, fps))
+        up = [resize_frame(f, w, h) for f in base.decode(base_payload, ctx)]
+        net, _, _ = self._net()
+        head = bytes([_FORMAT, base.id]) + encode_varint(bw) + encode_varint(bh)
+        plain = head + b"\0" + base_payload
+        if p.adapt_steps == 0:
+            return plain
+        q = _finetune(net, up, frames, p.adapt_steps)
+        blob = zlib.compress(np.concatenate([t.numpy().reshape(-1) for t in q]).tobytes(), 9)
+        adapted = head + bytes([1, _STEP_EXP]) + encode_varint(len(blob)) + blob + base_payload
+        # Judged on the frames it was tuned on (evenly spaced, at most 8): the decision costs two passes over them.
+        pick = _pick(len(frames))
+        ref, dec = [frames[i] for i in pick], [up[i] for i in pick]
+        d_plain = _weighted_sse(ref, _enhance(net, dec))
+        d_adapt = _weighted_sse(ref, _enhance(_adapted(net, _dequantize(q)), dec))
+        gain_db = 10 * math.log10(d_plain / d_adapt) if d_adapt > 0 and d_plain > 0 else 0.0
+        extra_pct = 100 * (len(adapted) - len(plain)) / len(plain)
+        return adapted if gain_db * _PCT_PER_DB > extra_pct else plain
+
+    # -- decoder -------------------------------------------------------------------
+
+    def _parse(self, payload: bytes, net):
+        cur = Cursor(payload)
+        fmt = cur.u8("payload format")
+        if fmt != _FORMAT:
+            raise cur.error(f"hybrid payload format {fmt} is not supported")
+        base_id = cur.u8("base strategy id")
+        if base_id not in {STRATEGY_IDS[b] for b in _BASES}:
+            raise cur.error(f"hybrid base strategy id {base_id} is not x265 or av1")
+        bw, bh = cur.varint("base width", 1 << 16), cur.varint("base height", 1 << 16)
+        if bw < 16 or bh < 16 or bw % 2 or bh % 2:
+            raise cur.error(f"hybrid base size {bw}x{bh} is not even and at least 16x16")
+        deltas = None
+        kind = cur.u8("adaptation type")
+        if kind == 1:
+            exp = cur.u8("step exponent")
+            blob = bytes(cur.blob("adaptation", _MAX_BLOB))
+            from ..models.enhance import adaptation_parameters
+
+            shapes = [p.shape for p in adaptation_parameters(net)]
+            want = sum(math.prod(s) for s in shapes)
+            inflate = zlib.decompressobj()
+            try:
+                raw = np.frombuffer(inflate.decompress(blob, want + 1), dtype=np.int8)  # bounded: no zip bombs
+            except zlib.error:
+                raise cur.error("hybrid adaptation data is not valid zlib") from None
+            if raw.size != want or inflate.unconsumed_tail:
+                raise cur.error(f"hybrid adaptation holds {raw.size}{'+' if inflate.unconsumed_tail else ''} values, the network has {want}")
+            import torch
+
+            deltas, pos = [], 0
+            for s in shapes:
+                n = math.prod(s)
+                deltas.append(torch.from_numpy(raw[pos : pos + n].astype(np.float32)).reshape(s) / (1 << exp))
+                pos += n
+        elif kind != 0:
+            raise cur.error(f"unknown hybrid adaptation type {kind}")
+        return get_strategy_by_id(base_id), bw, bh, deltas, bytes(cur.take(cur.remaining, "base payload"))
+
+    def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
+        from ..io.resize import resize_frame
+
+        net, _, _ = self._net(ctx.params.get("model"))
+        base, bw, bh, deltas, base_payload = self._parse(payload, net)
+        net = _adapted(net, deltas)
+        base_ctx = DecodeContext(bw, bh, ctx.frame_count, {})
+        batch: list[Frame] = []
+        for f in base.decode(base_payload, base_ctx):
+            batch.append(resize_frame(f, ctx.width, ctx.height))
+            if len(batch) == 8:
+                yield from _enhance(net, batch)
+                batch = []
+        yield from _enhance(net, batch)
+
+    # -- description ------------------------------------------------------------------
+
+    def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
+        from ..io.resize import scaled_size
+
+        p = HybridPreset.parse(settings.preset)
+        get_strategy(p.base).describe(self._base_settings(p, settings), *scaled_size(width, height, p.scale), fps)  # validates
+        # Kept small (stored in every segment): the base encoder's options follow from these (see reproduce()).
+        return {"preset": str(p), "crf": settings.crf, "model": "enhance_yuv420"}
+
+    def reproduce(self, params, width, height, fps):
+        from ..io.resize import scaled_size
+
+        p = HybridPreset.parse(params.get("preset"))
+        base = get_strategy(p.base)
+        bw, bh = scaled_size(width, height, p.scale)
+        bs = StrategySettings(crf=params.get("crf"), preset=p.base_preset)
+        return {"base": base.describe(bs, bw, bh, fps) | base.reproduce(base.describe(bs, bw, bh, fps), bw, bh, fps),
+                "base_size": [bw, bh], "decoder_macs_per_pixel": round(self.decoder_macs_per_pixel(params))}
+
+    def weight_hashes(self, params: dict[str, Any] | None = None) -> tuple[bytes, ...]:
+        return (self._net((params or {}).get("model"))[1],)
+
+    def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
+        from ..models.enhance import macs_per_pixel
+
+        # Plus the bicubic upscale of a reduced base: 4 taps x 2 passes per sample, 1.5 samples per pixel.
+        scale = HybridPreset.parse((params or {}).get("preset")).scale
+        return macs_per_pixel(self._net((params or {}).get("model"))[0]) + (12.0 if scale != 1.0 else 0.0)
+
+    # -- scene-adaptive hooks -----------------------------------------------------------
+
+    def candidate_rank(self, scene_class: str | None) -> int | None:
+        # Moving content, where the base codec's artifacts are largest; tried at auto's slow effort.
+        return 3 if scene_class in ("moderate_motion", "high_motion") else None
+
+    def candidate_presets(self, speed: str) -> list[str]:
+        base_preset = get_strategy("av1").speed_preset(speed)
+        return [str(HybridPreset("av1", base_preset, s)) for s in _SCALES]
+
+    def speed_preset(self, speed: str) -> str | None:
+        return self.candidate_presets(speed)[0]
+
+    def crf_for_quality(self, quality: float) -> float:
+        return get_strategy("av1").crf_for_quality(quality)
+
+    def crf_bounds(self) -> tuple[int, int]:
+        return get_strategy("av1").crf_bounds()
+
+    rd_crf_range = (30, 63)

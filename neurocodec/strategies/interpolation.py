@@ -1,0 +1,218 @@
+"""``i_frame_interpolation``: code anchor frames only, synthesise the others at the decoder (talking heads, slow scenes).
+
+Encoder:
+
+1. Anchors every ``gap`` frames, plus the scene's last frame.
+2. The anchors are coded as one low-frame-rate classical stream (SVT-AV1 or
+   x265, so anchors predict from each other), decoded, and every other frame
+   is interpolated from its two decoded neighbours
+   (:mod:`neurocodec.models.interpolation`).
+3. Corrections, chosen on the decoded result: a frame whose interpolation
+   falls more than ``drop`` dB (PSNR-YUV) below the mean of the decoded
+   anchors becomes an anchor itself, and the anchors are coded again (at
+   most ``_PASSES`` passes). Quality then rises continuously with the
+   anchors' CRF, and no frame sits far below the scene's level.
+
+Preset: ``BASE[:PRESET][/gap=N][/drop=DB]`` (e.g. ``av1:8/gap=3``; defaults
+av1, gap 2, drop 3).
+
+Payload::
+
+    u8      format (1)
+    u8      base strategy id (2 x265, 3 av1)
+    varint  frame count (must equal the segment's)
+    bytes   anchor bitmap, ceil(frames / 8) bytes, LSB first; first and last frames are anchors
+    bytes   the base strategy's payload of the anchor frames in order, to the end
+
+Everything that drives entropy decoding is the classical stream, which
+conforming decoders reproduce exactly; the interpolation is float (OpenCV,
+one thread), so pixels are reproducible on one machine and may move by a
+rounding step on another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..bitstream.chunks import Cursor, encode_varint
+from ..bitstream.ids import STRATEGY_IDS
+from ..errors import NcvFormatError, SettingsError
+from ..io.frame import Frame
+from .base import DecodeContext, Strategy, StrategySettings, get_strategy, get_strategy_by_id, register
+
+__all__ = ["FrameInterpolation", "InterpolationPreset"]
+
+_FORMAT = 1
+_BASES = ("x265", "av1")
+_PASSES = 3
+
+
+@dataclass(frozen=True)
+class InterpolationPreset:
+    """Parsed ``BASE[:PRESET][/gap=N][/drop=DB]``."""
+
+    base: str = "av1"
+    base_preset: str | None = None
+    gap: int = 2
+    drop: float = 3.0
+
+    @classmethod
+    def parse(cls, text: str | None) -> InterpolationPreset:
+        if not text:
+            return cls()
+        head, *pairs = [t.strip() for t in str(text).split("/")]
+        base, _, preset = head.partition(":")
+        kw: dict[str, Any] = {"base": base or "av1", "base_preset": preset or None}
+        for pair in pairs:
+            key, _, value = pair.partition("=")
+            try:
+                if key == "gap":
+                    kw["gap"] = int(value)
+                elif key == "drop":
+                    kw["drop"] = float(value)
+                else:
+                    raise ValueError
+            except ValueError:
+                raise SettingsError(f"i_frame_interpolation preset {text!r}: expected BASE[:PRESET][/gap=N][/drop=DB]") from None
+        p = cls(**kw)
+        if p.base not in _BASES:
+            raise SettingsError(f"i_frame_interpolation base must be one of {', '.join(_BASES)}, got {p.base!r}")
+        if not 1 <= p.gap <= 16:
+            raise SettingsError(f"i_frame_interpolation gap {p.gap} is outside 1..16")
+        if not 0 < p.drop <= 20:
+            raise SettingsError(f"i_frame_interpolation drop {p.drop} dB is outside (0, 20]")
+        return p
+
+    def __str__(self) -> str:
+        head = self.base + (f":{self.base_preset}" if self.base_preset else "")
+        return f"{head}/gap={self.gap}/drop={self.drop:g}"
+
+
+def _psnr_yuv(a: Frame, b: Frame) -> float:
+    from ..metrics import psnr, psnr_yuv
+
+    return psnr_yuv(psnr(a.y, b.y), psnr(a.u, b.u), psnr(a.v, b.v))
+
+
+def _fill(anchors: dict[int, Frame], n: int) -> Iterator[Frame]:
+    """All ``n`` frames: anchors as decoded, the others interpolated from the anchors around them."""
+    from ..models.interpolation import estimate_flows, interpolate
+
+    keys = sorted(anchors)
+    for a, b in zip(keys, keys[1:]):
+        yield anchors[a]
+        if b - a > 1:
+            flows = estimate_flows(anchors[a], anchors[b])
+            for t in range(a + 1, b):
+                yield interpolate(anchors[a], anchors[b], (t - a) / (b - a), flows)
+    yield anchors[keys[-1]]
+
+
+@register
+class FrameInterpolation(Strategy):
+    """Anchor frames in a classical stream; the frames between them interpolated by motion compensation."""
+
+    name = "i_frame_interpolation"
+    id = STRATEGY_IDS["i_frame_interpolation"]
+    rd_crf_range = (30, 63)
+
+    def _base(self, p: InterpolationPreset, settings: StrategySettings):
+        return get_strategy(p.base), replace(settings, preset=p.base_preset, keyint=None)
+
+    def _code(self, frames, idx, p, settings, fps):
+        base, bs = self._base(p, settings)
+        w, h = frames[0].width, frames[0].height
+        payload = base.encode([frames[i] for i in idx], bs, fps)
+        decoded = list(base.decode(payload, DecodeContext(w, h, len(idx), base.describe(bs, w, h, fps))))
+        return payload, dict(zip(idx, decoded))
+
+    def encode(self, frames: Sequence[Frame], settings: StrategySettings, fps: Any) -> bytes:
+        p = InterpolationPreset.parse(settings.preset)
+        n = len(frames)
+        anchors = set(range(0, n, p.gap)) | {n - 1}
+        for _ in range(_PASSES):
+            idx = sorted(anchors)
+            payload, decoded = self._code(frames, idx, p, settings, fps)
+            level = float(np.mean([_psnr_yuv(frames[i], decoded[i]) for i in idx]))
+            weak = [t for t, f in enumerate(_fill(decoded, n)) if t not in anchors and _psnr_yuv(frames[t], f) < level - p.drop]
+            if not weak:
+                break
+            anchors |= set(weak)
+        else:
+            idx = sorted(anchors)
+            payload, _ = self._code(frames, idx, p, settings, fps)
+        bitmap = np.zeros(n, dtype=bool)
+        bitmap[idx] = True
+        base, _ = self._base(p, settings)
+        return (bytes([_FORMAT, base.id]) + encode_varint(n) + np.packbits(bitmap, bitorder="little").tobytes() + payload)
+
+    def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
+        cur = Cursor(payload)
+        fmt = cur.u8("payload format")
+        if fmt != _FORMAT:
+            raise cur.error(f"i_frame_interpolation payload format {fmt} is not supported")
+        base_id = cur.u8("base strategy id")
+        if base_id not in {STRATEGY_IDS[b] for b in _BASES}:
+            raise cur.error(f"i_frame_interpolation base strategy id {base_id} is not x265 or av1")
+        n = cur.varint("frame count", ctx.frame_count)
+        if n != ctx.frame_count:
+            raise cur.error(f"i_frame_interpolation payload holds {n} frames, the segment {ctx.frame_count}")
+        bits = np.unpackbits(np.frombuffer(bytes(cur.take((n + 7) // 8, "anchor bitmap")), dtype=np.uint8), bitorder="little")[:n]
+        if not (bits[0] and bits[-1]):
+            raise cur.error("the first and last frames of an i_frame_interpolation segment must be anchors")
+        idx = np.flatnonzero(bits).tolist()
+        base = get_strategy_by_id(base_id)
+        base_ctx = DecodeContext(ctx.width, ctx.height, len(idx), {})
+        decoded = base.decode(bytes(cur.take(cur.remaining, "anchor stream")), base_ctx)
+        prev = None
+        for i, frame in zip(idx, decoded):
+            if prev is None:
+                yield frame
+            else:
+                window = dict([prev, (i, frame)])
+                yield from list(_fill(window, i + 1))[1:]  # the previous anchor was already shown
+            prev = (i, frame)
+        if prev is None or prev[0] != idx[-1]:
+            raise NcvFormatError("i_frame_interpolation anchor stream ended early")
+
+    def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
+        p = InterpolationPreset.parse(settings.preset)
+        base, bs = self._base(p, settings)
+        base.describe(bs, width, height, fps)  # validates
+        # Kept small (stored in every segment): the base encoder's options follow from these (see reproduce()).
+        return {"preset": str(p), "crf": settings.crf}
+
+    def reproduce(self, params, width, height, fps):
+        p = InterpolationPreset.parse(params.get("preset"))
+        base, bs = self._base(p, StrategySettings(crf=params.get("crf")))
+        bp = base.describe(bs, width, height, fps)
+        return {"base": bp | base.reproduce(bp, width, height, fps),
+                "decoder_ops_per_pixel_estimate": self.decoder_macs_per_pixel(params)}
+
+    def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
+        """Estimated (DIS is not a network; see :mod:`neurocodec.models.interpolation`) for interpolated frames."""
+        from ..models.interpolation import OPS_PER_PIXEL
+
+        return float(OPS_PER_PIXEL)
+
+    # -- scene-adaptive hooks -----------------------------------------------------------
+
+    def candidate_rank(self, scene_class: str | None) -> int | None:
+        return 3 if scene_class in ("talking_head", "static") else None
+
+    def candidate_presets(self, speed: str) -> list[str]:
+        base_preset = get_strategy("av1").speed_preset(speed)
+        return [str(InterpolationPreset("av1", base_preset, gap)) for gap in (2, 3, 4)]
+
+    def speed_preset(self, speed: str) -> str | None:
+        return self.candidate_presets(speed)[0]
+
+    def crf_for_quality(self, quality: float) -> float:
+        return get_strategy("av1").crf_for_quality(quality)
+
+    def crf_bounds(self) -> tuple[int, int]:
+        return get_strategy("av1").crf_bounds()

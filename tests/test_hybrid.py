@@ -1,0 +1,142 @@
+"""The hybrid strategy: classical base layer + enhancement network, content adaptation, training pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from neurocodec.errors import NcvFormatError, SettingsError  # noqa: E402
+from neurocodec.io.synthetic import pan_zoom  # noqa: E402
+from neurocodec.metrics import psnr, psnr_yuv  # noqa: E402
+from neurocodec.strategies import DecodeContext, StrategySettings, get_strategy  # noqa: E402
+from neurocodec.strategies.hybrid import HybridPreset  # noqa: E402
+
+from .conftest import make_clip  # noqa: E402
+
+W, H = 160, 96
+
+
+def _frames(n=6, image="chelsea"):
+    return list(pan_zoom(W, H, n, image=image, pan=(1.5, 0.5)))
+
+
+def _quality(src, rec):
+    return float(np.mean([psnr_yuv(*[psnr(a, b) for a, b in zip((f.y, f.u, f.v), (r.y, r.u, r.v))]) for f, r in zip(src, rec)]))
+
+
+def _roundtrip(frames, preset, crf=50):
+    s = get_strategy("hybrid")
+    st = StrategySettings(crf=crf, preset=preset)
+    payload = s.encode(frames, st, 25)
+    return payload, list(s.decode(payload, DecodeContext(W, H, len(frames), s.describe(st, W, H, 25))))
+
+
+def test_preset_grammar():
+    assert HybridPreset.parse("av1:8/scale=0.5/adapt=0") == HybridPreset("av1", "8", 0.5, 0)
+    assert HybridPreset.parse(None) == HybridPreset()
+    assert HybridPreset.parse(str(HybridPreset("x265", "fast", 0.75, 7))) == HybridPreset("x265", "fast", 0.75, 7)
+    for bad in ("vp9", "av1/scale=0.3", "av1/adapt=x", "av1/colour=1"):
+        with pytest.raises(SettingsError, match="hybrid"):
+            HybridPreset.parse(bad)
+
+
+@pytest.mark.parametrize("preset", ["av1:10/scale=0.5/adapt=0", "x265:fast/scale=0.75/adapt=0", "av1:10/scale=1/adapt=5"])
+def test_round_trip_sizes_and_thread_independent_decode(preset):
+    frames = _frames()
+    payload, rec = _roundtrip(frames, preset, crf=30 if preset.startswith("x265") else 50)
+    assert len(rec) == 6 and all((f.width, f.height) == (W, H) for f in rec)
+    assert _quality(frames, rec) > 25
+    s = get_strategy("hybrid")
+    st = StrategySettings(crf=30 if preset.startswith("x265") else 50, preset=preset)
+    ctx = DecodeContext(W, H, 6, s.describe(st, W, H, 25))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = [f.y.tobytes() + f.u.tobytes() + f.v.tobytes() for f in s.decode(payload, ctx)]
+        torch.set_num_threads(2)
+        two = [f.y.tobytes() + f.u.tobytes() + f.v.tobytes() for f in s.decode(payload, ctx)]
+    finally:
+        torch.set_num_threads(before)
+    assert one == two
+
+
+def test_reduced_scale_costs_fewer_bits():
+    frames = _frames()
+    full, _ = _roundtrip(frames, "av1:10/scale=1/adapt=0")
+    half, _ = _roundtrip(frames, "av1:10/scale=0.5/adapt=0")
+    assert len(half) < 0.6 * len(full)
+
+
+def test_enhancement_improves_on_the_base_decode():
+    """Shipped weights against the plain (upscaled) base decode, at the low-rate end the network was trained for."""
+    from neurocodec.io.resize import resize_frame, scaled_size
+
+    frames = _frames(4, image="astronaut")
+    _, rec = _roundtrip(frames, "av1:10/scale=0.5/adapt=0", crf=55)
+    base = get_strategy("av1")
+    bw, bh = scaled_size(W, H, 0.5)
+    small = [resize_frame(f, bw, bh) for f in frames]
+    st = StrategySettings(crf=55, preset="10")
+    plain = [resize_frame(f, W, H) for f in base.decode(base.encode(small, st, 25), DecodeContext(bw, bh, 4, {}))]
+    assert _quality(frames, rec) > _quality(frames, plain) + 0.1
+
+
+def test_corrupt_adaptation_is_a_format_error():
+    s = get_strategy("hybrid")
+    frames = _frames(3)
+    payload, _ = _roundtrip(frames, "av1:10/scale=1/adapt=0")
+    ctx = DecodeContext(W, H, 3, {})
+    head = payload[:5]  # format, base id, two 1-2 byte varints (160, 96)
+    assert payload[5] == 0
+    forged = head + bytes([1, 10, 3]) + b"abc" + payload[6:]
+    with pytest.raises(NcvFormatError, match="zlib"):
+        list(s.decode(forged, ctx))
+    import zlib
+
+    blob = zlib.compress(b"\0" * 7)
+    forged = head + bytes([1, 10, len(blob)]) + blob + payload[6:]
+    with pytest.raises(NcvFormatError, match="holds 7 values"):
+        list(s.decode(forged, ctx))
+    with pytest.raises(NcvFormatError, match="base strategy id"):
+        list(s.decode(bytes([1, 16]) + payload[2:], ctx))
+
+
+def test_decoder_budget():
+    s = get_strategy("hybrid")
+    assert s.decoder_macs_per_pixel({"preset": "av1/scale=0.5"}) < 30_000
+
+
+def test_auto_compares_every_scale_on_moving_scenes_at_slow():
+    from neurocodec.agents.encoder import EncodingAgent
+    from neurocodec.analysis.scenes import Scene
+    from neurocodec.settings import EncodeOptions
+
+    agent = EncodingAgent(EncodeOptions(strategy="auto", preset="slow"))
+    cands = agent.candidates(Scene(0, 10, scene_class="high_motion"))
+    scales = sorted(HybridPreset.parse(c.preset).scale for c in cands if c.strategy == "hybrid")
+    assert scales == [0.5, 0.75, 1.0]
+    assert "av1" in [c.strategy for c in cands]  # plain classical at equal settings, compared by the same RD
+    assert "hybrid" not in [c.strategy for c in agent.candidates(Scene(0, 10, scene_class="static"))]
+
+
+def test_train_pairs_and_enhance_smoke(tmp_path):
+    from click.testing import CliRunner
+
+    from neurocodec_cli.main import cli
+
+    src = tmp_path / "src"
+    src.mkdir()
+    make_clip(src / "a.y4m", 96, 64, 4, image="coffee", pan=(1.0, 0.0))
+    r = CliRunner().invoke(cli, ["train", "pairs", "--data", str(src), "--out", str(tmp_path / "p"), "--sequences", "2",
+                                 "--frames", "2", "--crop", "64"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["train", "enhance", "--pairs", str(tmp_path / "p" / "pairs.npz"), "--out", str(tmp_path / "run"),
+                                 "--steps", "2", "--batch", "2", "--crop", "32", "--export", str(tmp_path / "e.pt")])
+    assert r.exit_code == 0, r.output
+    from neurocodec.models.enhance import load_enhance
+
+    net, digest, _ = load_enhance(str(tmp_path / "e.pt"))
+    assert len(digest) == 32 and net.layers == 8
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 2
