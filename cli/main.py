@@ -55,9 +55,9 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from . import bench, compare, decode, demo, encode, export_onnx, info, train
+    from . import bench, compare, decode, demo, encode, experiments, export_onnx, info, train, worker
 
-    for module in (encode, decode, info, compare, bench, train, export_onnx, demo):
+    for module in (encode, decode, info, compare, bench, train, export_onnx, demo, experiments, worker):
         cli.add_command(module.command)
 
 

@@ -25,6 +25,7 @@ class PointJob:
     preset: str | None
     low_delay: bool
     rate_basis: str  # "elementary_stream" or "ncv_file"
+    keep_ncv: str | None = None  # move the measured .ncv here instead of deleting it
 
 
 def crf_ladder(strategy_name: str, points: int) -> list[int]:
@@ -85,7 +86,10 @@ def measure_point(job: PointJob) -> dict[str, Any]:
     params = segs[0].params | first.reproduce(segs[0].params, report.width + report.width % 2,
                                               report.height + report.height % 2, report.fps)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    os.unlink(ncv)
+    if job.keep_ncv:
+        os.replace(ncv, job.keep_ncv)
+    else:
+        os.unlink(ncv)
     return {
         "crf": job.crf,
         "rate_basis": basis,

@@ -1,0 +1,342 @@
+"""The one module that talks to Optuna: storage, the study, its trial queue, results and artifacts.
+
+The study is both the queue and the results store. A proposal is a WAITING
+trial (``enqueue_trial`` with the parameters and user attrs ``proposal_id``,
+``proposer`` and ``rationale``); whoever calls ``ask`` pops it, and the
+database's row update hands each WAITING trial to exactly one caller. The
+study's user attrs hold the space, the clip set and the frame count, so a
+worker needs only the storage URL and the study name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from ..errors import SettingsError
+from .space import Space, parse_space
+
+__all__ = [
+    "Experiment", "Proposal", "TrialRecord", "check_storage_url", "sqlite_path",
+    "HEARTBEAT_INTERVAL_S", "GRACE_PERIOD_S",
+]
+
+log = logging.getLogger(__name__)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+HEARTBEAT_INTERVAL_S = 10
+GRACE_PERIOD_S = 30
+_DIRECTIONS = ["minimize", "maximize"]  # bitrate, quality
+_ATTR_SPACE = "neurocodec.space"
+_ATTR_CLIPS = "neurocodec.clips"
+_ATTR_FRAMES = "neurocodec.frames"
+_ATTR_SEED = "neurocodec.seed"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A parameter set to try (nested shape), who proposed it and why."""
+
+    params: dict[str, Any]
+    proposer: str
+    rationale: str = ""
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A trial as plain data (for status tables, the LLM's history and tests)."""
+
+    number: int
+    state: str
+    params: dict[str, Any]  # nested
+    values: tuple[float, ...] | None
+    metrics: dict[str, float]
+    feasible: bool | None
+    user_attrs: dict[str, Any]
+
+
+def check_storage_url(url: str) -> str:
+    """``"sqlite"`` or ``"postgresql"``; anything else is a :class:`SettingsError`."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and len(url) > len("sqlite:///"):
+        return "sqlite"
+    if url.startswith(("postgresql://", "postgresql+psycopg://")):
+        return "postgresql"
+    raise SettingsError(
+        f"--storage {url!r}: use sqlite:///PATH.db or postgresql+psycopg://USER@HOST:PORT/DB"
+    )
+
+
+def sqlite_path(url: str) -> Path:
+    """The database file of a ``sqlite:///`` URL."""
+    return Path(url[len("sqlite:///"):])
+
+
+@contextlib.contextmanager
+def _quiet_experimental() -> Iterator[None]:
+    """Silences Optuna's ExperimentalWarning: heartbeats, retries, grouped TPE and metric names are relied on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def _retry_callback() -> Callable:
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    # Optuna 5 deprecates failed_trial_callback/RetryFailedTrialCallback in favour of these (same behaviour).
+    with _quiet_experimental():
+        return RetryHeartbeatStaleTrialCallback(max_retry=None)
+
+
+def _key(flat: dict[str, Any]) -> tuple:
+    return tuple(sorted(flat.items()))
+
+
+class Experiment:
+    """A study opened with its space and settings.
+
+    Args:
+        study: The Optuna study.
+        space: Its search space.
+        clips: The clip set, as ``{"path", "name", "size", "fps"}`` dicts.
+        frames: Frames measured from the start of each clip.
+        seed: Seed of the samplers (proposals are reproducible given the same history).
+    """
+
+    def __init__(self, study: optuna.Study, space: Space, clips: list[dict[str, Any]], frames: int, seed: int):
+        self.study = study
+        self.space = space
+        self.clips = clips
+        self.frames = frames
+        self.seed = seed
+
+    # -- opening ---------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        name: str,
+        *,
+        space: Space | None = None,
+        clips: list[dict[str, Any]] | None = None,
+        frames: int | None = None,
+        seed: int = 0,
+        heartbeat: bool = False,
+        heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
+        grace_period: int = GRACE_PERIOD_S,
+    ) -> Experiment:
+        """Open (and, given a space, create or update) a study.
+
+        ``heartbeat`` turns on Optuna's heartbeats: a RUNNING trial whose worker
+        stops beating for ``grace_period`` seconds is failed and re-queued with
+        the same parameters and user attrs.
+
+        Raises:
+            SettingsError: Bad URL; the study does not exist and no space was given;
+                or it was created with another space.
+        """
+        kind = check_storage_url(url)
+        if kind == "sqlite" and not sqlite_path(url).parent.is_dir():
+            raise SettingsError(f"--storage {url}: folder {sqlite_path(url).parent} does not exist")
+        if kind == "sqlite" and space is None and not sqlite_path(url).exists():
+            raise SettingsError(f"{sqlite_path(url)}: no such database")
+        kwargs: dict[str, Any] = {}
+        if heartbeat:
+            kwargs = dict(heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                          heartbeat_stale_trial_callback=_retry_callback())
+        engine_kwargs = {"pool_pre_ping": True} if kind == "postgresql" else {}
+        try:
+            with _quiet_experimental():
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except Exception as exc:  # sqlalchemy raises many kinds; the user needs one line
+            raise SettingsError(f"--storage {url}: cannot open ({str(exc).splitlines()[0]})") from None
+        names = {s.study_name for s in optuna.study.get_all_study_summaries(storage)}
+        if name not in names and space is None:
+            raise SettingsError(f"{url}: no study {name!r} (create it with experiments run or propose and --space)")
+        study = optuna.create_study(storage=storage, study_name=name, directions=_DIRECTIONS, load_if_exists=True)
+        attrs = study.user_attrs
+        if space is not None:
+            stored = attrs.get(_ATTR_SPACE)
+            if stored is not None and stored != space.to_dict():
+                raise SettingsError(f"{space.source}: study {name!r} was created with another space; use a new --study")
+            study.set_user_attr(_ATTR_SPACE, space.to_dict())
+            with _quiet_experimental():
+                study.set_metric_names(["bitrate_kbps", space.quality])  # axis names in optuna-dashboard
+            if _ATTR_SEED not in attrs:  # the seed is fixed when the study is created
+                study.set_user_attr(_ATTR_SEED, seed)
+        if clips is not None:
+            study.set_user_attr(_ATTR_CLIPS, clips)
+        if frames is not None:
+            study.set_user_attr(_ATTR_FRAMES, frames)
+        attrs = study.user_attrs
+        space = space or parse_space(attrs[_ATTR_SPACE], source=f"{url} study {name}")
+        seed = attrs.get(_ATTR_SEED, seed)
+        study.sampler = cls._sampler(seed)
+        return cls(study, space, attrs.get(_ATTR_CLIPS, []), attrs.get(_ATTR_FRAMES, 0), seed)
+
+    @staticmethod
+    def _sampler(seed: int) -> optuna.samplers.BaseSampler:
+        # constant_liar spreads a batch asked before any result comes back.
+        # Constraints reach TPE through Trial.set_constraint (Optuna 5 deprecates constraints_func).
+        with _quiet_experimental():
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=6, constant_liar=True,
+                                              multivariate=True, group=True)
+
+    # -- the queue ---------------------------------------------------------------
+
+    def waiting(self) -> int:
+        return len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+    def enqueue(self, proposals: list[Proposal]) -> list[str]:
+        """Queue proposals (already validated against the space); returns their proposal ids."""
+        ids = []
+        for p in proposals:
+            problems = self.space.check(p.params)
+            if problems:
+                raise SettingsError(f"proposal {p.params} is outside the space: {problems[0]}")
+            pid = uuid.uuid4().hex[:12]
+            self.study.enqueue_trial(self.space.flatten(p.params), user_attrs={
+                "proposal_id": pid, "proposer": p.proposer, "rationale": p.rationale[:500],
+            })
+            ids.append(pid)
+        return ids
+
+    def sample(self, n: int) -> list[dict[str, Any]]:
+        """``n`` new parameter sets from the TPE sampler, given every finished trial (nothing is written).
+
+        Encodes are deterministic, so a parameter set already measured or queued
+        is not proposed again: fewer than ``n`` come back when the space runs out of new ones.
+        """
+        finished = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        pending = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
+        # An in-memory copy asks without creating rows in the real study; the seed moves with the history.
+        shadow = optuna.create_study(directions=_DIRECTIONS,
+                                     sampler=self._sampler(self.seed + len(finished) + len(pending)))
+        shadow.add_trials(finished)
+        known: dict[tuple, list[float] | None] = {_key(t.params): t.values for t in finished}
+        known |= {_key(t.params or t.system_attrs.get("fixed_params", {})): None for t in pending}
+        out: list[dict[str, Any]] = []
+        for _ in range(20 * n):
+            if len(out) == n:
+                break
+            trial = shadow.ask()
+            params = self.suggest(trial)
+            key = _key(self.space.flatten(params))
+            if key not in known:
+                known[key] = None
+                out.append(params)
+            elif known[key] is not None:
+                shadow.tell(trial, known[key])  # TPE learns the known result and moves elsewhere
+            else:
+                shadow.tell(trial, state=TrialState.FAIL)
+        return out
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """The trial's nested parameters (a queued trial returns its fixed ones)."""
+        s = trial.suggest_categorical("strategy", list(self.space.strategies))
+        params: dict[str, Any] = {"strategy": s}
+        for k, p in self.space.strategies[s].params.items():
+            name = f"{s}.{k}"
+            if p.kind == "int":
+                params[k] = trial.suggest_int(name, int(p.low), int(p.high))
+            elif p.kind == "float":
+                params[k] = trial.suggest_float(name, p.low, p.high)
+            else:
+                params[k] = trial.suggest_categorical(name, list(p.choices))
+        return params
+
+    def ask(self) -> tuple[optuna.Trial, dict[str, Any]]:
+        """Pop the oldest proposal (or, if the queue is empty, sample one) as a RUNNING trial."""
+        trial = self.study.ask()
+        params = self.suggest(trial)
+        if "proposal_id" not in trial.user_attrs:
+            trial.set_user_attr("proposer", "optuna")
+        return trial, params
+
+    def recover_running(self) -> list[int]:
+        """Fail the trials left RUNNING (their process is gone) and re-queue them with the same params.
+
+        Only safe where no other process runs trials of this study (the embedded
+        orchestrator, which holds the lock file).
+        """
+        numbers = []
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            params = t.params or t.system_attrs.get("fixed_params", {})
+            self.study.tell(t.number, state=TrialState.FAIL)
+            self.study.enqueue_trial(params, user_attrs=dict(t.user_attrs) | {"requeued_from": t.number})
+            numbers.append(t.number)
+        if numbers:
+            log.warning("trials %s were left RUNNING by a stopped orchestrator; marked FAIL and re-queued",
+                        ", ".join(map(str, numbers)))
+        return numbers
+
+    def fail_stale(self) -> None:
+        """Fail and re-queue trials whose worker stopped sending heartbeats."""
+        optuna.storages.fail_stale_trials(self.study)
+
+    # -- results -----------------------------------------------------------------
+
+    def record(self, trial: optuna.Trial, outcome: dict[str, Any], artifacts_dir: str | None) -> list[float]:
+        """Store a measurement on ``trial`` (artifacts, metrics, constraint) and return its objective values.
+
+        The caller finishes the trial (``tell``, or returning from an objective).
+        """
+        metrics = outcome["metrics"]
+        if artifacts_dir:
+            trial.set_user_attr("artifacts", self._upload(trial, outcome["files"], artifacts_dir))
+        constraints = self.space.constraints(metrics)
+        for key, value in constraints.items():
+            trial.set_constraint(key, value)
+        trial.set_user_attr("metrics", metrics)
+        # The same values as a list, for people and the dashboard (system attrs are not shown there).
+        trial.set_user_attr("constraint", list(constraints.values()))
+        return self.space.objective_values(metrics)
+
+    def tell(self, trial: optuna.Trial, values: list[float] | None, error: str | None = None) -> None:
+        if values is None:
+            trial.set_user_attr("error", (error or "failed")[:500])
+            self.study.tell(trial, state=TrialState.FAIL)
+        else:
+            self.study.tell(trial, values)
+
+    def _upload(self, trial: optuna.Trial, files: dict[str, Any], artifacts_dir: str) -> dict[str, Any]:
+        from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+        Path(artifacts_dir).mkdir(parents=True, exist_ok=True)
+        store = FileSystemArtifactStore(artifacts_dir)
+        ids: dict[str, Any] = {"store": str(Path(artifacts_dir).resolve()), "bitstreams": {}}
+        ids["result"] = upload_artifact(artifact_store=store, file_path=files["result"], study_or_trial=trial,
+                                        mimetype="application/json")
+        for clip, path in files["bitstreams"].items():
+            ids["bitstreams"][clip] = upload_artifact(artifact_store=store, file_path=path, study_or_trial=trial,
+                                                      mimetype="application/octet-stream")
+        return ids
+
+    def optimize_one(self, objective: Callable[[optuna.Trial], list[float]]) -> None:
+        """Run one trial with ``study.optimize`` (heartbeats, stale-trial retry); a failing objective fails it."""
+        self.study.optimize(objective, n_trials=1, catch=(Exception,))
+
+    # -- reading -------------------------------------------------------------------
+
+    def records(self) -> list[TrialRecord]:
+        out = []
+        for t in self.study.get_trials(deepcopy=False):
+            flat = t.params or t.system_attrs.get("fixed_params") or {}
+            constraint = t.user_attrs.get("constraint")
+            feasible = None if constraint is None else all(c <= 0 for c in constraint)
+            out.append(TrialRecord(
+                number=t.number, state=t.state.name, params=self.space.nest(flat) if flat else {},
+                values=tuple(t.values) if t.values else None, metrics=t.user_attrs.get("metrics", {}),
+                feasible=feasible, user_attrs=dict(t.user_attrs),
+            ))
+        return out
