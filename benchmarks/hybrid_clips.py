@@ -64,9 +64,10 @@ def run_clip(path: str, frames_n: int) -> dict:
             rec = list(hy.decode(payload, DecodeContext(w, h, n, hy.describe(st, w, h, fps))))
             dec = time.perf_counter() - t
             q = _quality(frames, rec)
-            adapted = payload[1 + 1 + len(_varint(hy, payload))] == 1
+            # 0: shipped network, 1: network with the scene's bias update, 2: network switched off
+            adaptation = payload[1 + 1 + len(_varint(hy, payload)) + 1]  # after the scale index
             row = {"crf": crf, "kbps": 8 * len(payload) / seconds / 1000, "psnr_yuv": q[0], "ssim": q[1],
-                   "adapted": adapted, "encode_s": enc, "decode_fps": n / dec}
+                   "adaptation": adaptation, "encode_s": enc, "decode_fps": n / dec}
             rows.setdefault(name, []).append(row)
             print(path, name, json.dumps(row), flush=True)
     return {"clip": path, "size": [w, h], "frames": n, "rows": rows}

@@ -83,22 +83,33 @@ def test_enhancement_improves_on_the_base_decode():
     assert _quality(frames, rec) > _quality(frames, plain) + 0.1
 
 
+def test_never_worse_than_its_base_at_full_scale():
+    """The encoder switches the network off for a scene it would not improve (per-scene choice, no bits)."""
+    frames = _frames()
+    payload, rec = _roundtrip(frames, "av1:10/scale=1/adapt=0", crf=30)
+    base = get_strategy("av1")
+    plain = list(base.decode(base.encode(frames, StrategySettings(crf=30, preset="10"), 25), DecodeContext(W, H, 6, {})))
+    assert _quality(frames, rec) >= _quality(frames, plain) - 0.01
+
+
 def test_corrupt_adaptation_is_a_format_error():
     s = get_strategy("hybrid")
     frames = _frames(3)
     payload, _ = _roundtrip(frames, "av1:10/scale=1/adapt=0")
     ctx = DecodeContext(W, H, 3, {})
-    head = payload[:5]  # format, base id, two 1-2 byte varints (160, 96)
-    assert payload[5] == 0
-    forged = head + bytes([1, 10, 3]) + b"abc" + payload[6:]
+    head = payload[:6]  # format, base id, two 1-2 byte varints (160, 96), scale index
+    assert payload[6] in (0, 2)  # shipped network, or none
+    forged = head + bytes([1, 10, 3]) + b"abc" + payload[7:]
     with pytest.raises(NcvFormatError, match="zlib"):
         list(s.decode(forged, ctx))
     import zlib
 
     blob = zlib.compress(b"\0" * 7)
-    forged = head + bytes([1, 10, len(blob)]) + blob + payload[6:]
+    forged = head + bytes([1, 10, len(blob)]) + blob + payload[7:]
     with pytest.raises(NcvFormatError, match="holds 7 values"):
         list(s.decode(forged, ctx))
+    with pytest.raises(NcvFormatError, match="scale index 7"):
+        list(s.decode(payload[:5] + bytes([7]) + payload[6:], ctx))
     with pytest.raises(NcvFormatError, match="base strategy id"):
         list(s.decode(bytes([1, 16]) + payload[2:], ctx))
 

@@ -29,17 +29,26 @@ import torch.nn.functional as F
 __all__ = ["EnhanceNet", "planes_to_input", "output_to_planes", "macs_per_pixel", "adaptation_parameters", "load_enhance"]
 
 
+#: Base-layer scales the hybrid strategy uses (index order of the per-scale biases).
+SCALES = (1.0, 0.75, 0.5)
+
+
 class EnhanceNet(nn.Module):
     """Residual CNN on 6-channel half-resolution YUV 4:2:0.
 
     Args:
         channels: Width of the body.
         layers: Number of 3x3 body convolutions (each followed by a ReLU).
+        scales: The base-layer scales it serves. Each has its own set of
+            layer biases added to the shared ones: one network trained on all
+            scales without knowing which it sees learned to sharpen
+            everything, which hurt full-scale bases (-0.2 dB on its own
+            training pairs; docs/training.md).
     """
 
-    def __init__(self, channels: int = 32, layers: int = 8):
+    def __init__(self, channels: int = 32, layers: int = 8, scales: tuple[float, ...] = SCALES):
         super().__init__()
-        self.channels, self.layers = channels, layers
+        self.channels, self.layers, self.scales = channels, layers, tuple(scales)
         self.head = nn.Conv2d(6, channels, 3, padding=1)
         self.body = nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=1) for _ in range(layers))
         self.tail = nn.Conv2d(channels, 6, 3, padding=1)
@@ -51,12 +60,23 @@ class EnhanceNet(nn.Module):
         with torch.no_grad():
             self.tail.weight.mul_(0.1)
             self.tail.bias.zero_()
+        self.scale_bias = nn.Parameter(torch.zeros(len(self.scales), channels * (layers + 1) + 6))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.head(x - 0.5))
-        for conv in self.body:
-            h = F.relu(conv(h))
-        return x + self.tail(h)
+    def scale_index(self, scale: float) -> int:
+        try:
+            return self.scales.index(scale)
+        except ValueError:
+            raise ValueError(f"enhancement network serves scales {self.scales}, not {scale}") from None
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | int = 0) -> torch.Tensor:
+        """``x`` (B,6,h,w) in 0..1; ``scale``: index into :attr:`scales`, one for all or one per sample."""
+        idx = torch.as_tensor(scale, device=x.device).reshape(-1)
+        sb = self.scale_bias[idx].expand(x.shape[0], -1) if idx.numel() == 1 else self.scale_bias[idx]
+        c = self.channels
+        h = F.relu(self.head(x - 0.5) + sb[:, :c, None, None])
+        for i, conv in enumerate(self.body):
+            h = F.relu(conv(h) + sb[:, c * (i + 1) : c * (i + 2), None, None])
+        return x + self.tail(h) + sb[:, c * (self.layers + 1) :, None, None]
 
 
 def adaptation_parameters(net: EnhanceNet) -> list[nn.Parameter]:
@@ -79,7 +99,7 @@ def macs_per_pixel(net: EnhanceNet, luma_size: tuple[int, int] = (128, 128)) -> 
 
     h, w = luma_size
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(torch.zeros(1, 6, h // 2, w // 2))
+        net(torch.zeros(1, 6, h // 2, w // 2), 0)
     return counter.get_total_flops() / 2 / (h * w)
 
 
@@ -123,7 +143,8 @@ def _load_cached(path: str, size: int, mtime_ns: int) -> tuple[EnhanceNet, bytes
         raise NeurocodecError(f"{path}: not a readable weights file ({exc.__class__.__name__})") from None
     if not isinstance(state, dict) or state.get("format") != "neurocodec.enhance/1":
         raise NeurocodecError(f"{path}: not a neurocodec enhancement weights file")
-    net = EnhanceNet(**state["config"])
+    cfg = dict(state["config"])
+    net = EnhanceNet(cfg["channels"], cfg["layers"], tuple(cfg.get("scales", SCALES)))
     net.load_state_dict(state["weights"])
     net.eval()
     for p in net.parameters():

@@ -3,7 +3,9 @@
 Encoder: downscale the scene by ``scale`` (1, 3/4 or 1/2), code it with the
 base strategy, decode and upscale it back (bicubic), then (optionally)
 fine-tune the enhancement network's biases on this scene, quantise the
-change and keep it when its measured quality gain is worth its bits. The
+change and keep it when its measured quality gain is worth its bits. A
+scene where the network does not help (a clean, full-scale base) is sent
+with the network switched off. The
 decoder runs the base decoder, the upscale and the fixed small network with
 the scene's bias update. See :mod:`neurocodec.models.enhance`.
 
@@ -16,7 +18,8 @@ Payload::
     u8      format (1)
     u8      base strategy id (2 x265, 3 av1)
     varint  base width, varint base height
-    u8      adaptation: 0 none, 1 bias update
+    u8      scale index (0: 1, 1: 3/4, 2: 1/2; selects the network's per-scale biases)
+    u8      adaptation: 0 shipped network, 1 bias update, 2 no network (upscaled base only)
     if 1:   u8 step exponent e (update = int8 value * 2**-e),
             varint length + zlib-compressed int8 values (adaptation_parameters order)
     bytes   the base strategy's payload, to the end
@@ -44,6 +47,7 @@ __all__ = ["Hybrid", "HybridPreset"]
 _FORMAT = 1
 _BASES = ("x265", "av1")
 _SCALES = (1.0, 0.75, 0.5)
+_BYPASS = 2  # adaptation type: no network for this scene, the (upscaled) base as it is
 _STEP_EXP = 10  # bias updates in steps of 2**-10 of the 0..1 pixel range
 # Keep an update when its gain in dB exceeds its rate increase in percent / 16: on the development
 # clips 1 dB cost about 16 % of the bits at these rates (a typical video RD slope).
@@ -125,15 +129,15 @@ def _adapted(net, deltas):
     return work
 
 
-def _enhance(net, frames: Sequence[Frame]) -> list[Frame]:
+def _enhance(net, frames: Sequence[Frame], scale_index: int) -> list[Frame]:
     """Run the network frame by frame."""
     import torch
 
     with torch.no_grad():
-        return [_to_frame(net(_to_tensor([f]))) for f in frames]
+        return [_to_frame(net(_to_tensor([f]), scale_index)) for f in frames]
 
 
-def _finetune(net, up: Sequence[Frame], src: Sequence[Frame], steps: int, seed: int = 0):
+def _finetune(net, up: Sequence[Frame], src: Sequence[Frame], steps: int, scale_index: int, seed: int = 0):
     """Bias deltas tuned on this scene (random crops of up to 8 evenly spaced frames), quantised to int8."""
     import copy
 
@@ -158,7 +162,7 @@ def _finetune(net, up: Sequence[Frame], src: Sequence[Frame], steps: int, seed: 
         oy = torch.randint(x.shape[-2] - crop + 1, (1,), generator=gen).item()
         ox = torch.randint(x.shape[-1] - crop + 1, (1,), generator=gen).item()
         xb, rb = x[i, :, oy : oy + crop, ox : ox + crop], ref[i, :, oy : oy + crop, ox : ox + crop]
-        loss = yuv_mse(work(xb), rb).mean()
+        loss = yuv_mse(work(xb, scale_index), rb).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -214,19 +218,22 @@ class Hybrid(Strategy):
         ctx = DecodeContext(bw, bh, len(frames), base.describe(bs, bw, bh, fps))
         up = [resize_frame(f, w, h) for f in base.decode(base_payload, ctx)]
         net, _, _ = self._net()
-        head = bytes([_FORMAT, base.id]) + encode_varint(bw) + encode_varint(bh)
-        plain = head + b"\0" + base_payload
-        if p.adapt_steps == 0:
-            return plain
-        q = _finetune(net, up, frames, p.adapt_steps)
-        blob = zlib.compress(np.concatenate([t.numpy().reshape(-1) for t in q]).tobytes(), 9)
-        adapted = head + bytes([1, _STEP_EXP]) + encode_varint(len(blob)) + blob + base_payload
-        # Judged on the frames it was tuned on (evenly spaced, at most 8): the decision costs two passes over them.
+        sidx = net.scale_index(p.scale)
+        head = bytes([_FORMAT, base.id]) + encode_varint(bw) + encode_varint(bh) + bytes([sidx])
+        # Per scene, the cheapest of: the shipped network, no network (the network can hurt a clean, full-scale
+        # base), and the network with a bias update (worth its bytes?). Judged on at most 8 evenly spaced frames.
         pick = _pick(len(frames))
         ref, dec = [frames[i] for i in pick], [up[i] for i in pick]
-        d_plain = _weighted_sse(ref, _enhance(net, dec))
-        d_adapt = _weighted_sse(ref, _enhance(_adapted(net, _dequantize(q)), dec))
-        gain_db = 10 * math.log10(d_plain / d_adapt) if d_adapt > 0 and d_plain > 0 else 0.0
+        d_plain, d_off = _weighted_sse(ref, _enhance(net, dec, sidx)), _weighted_sse(ref, dec)
+        plain = head + (b"\0" if d_plain <= d_off else bytes([_BYPASS])) + base_payload
+        if p.adapt_steps == 0:
+            return plain
+        q = _finetune(net, up, frames, p.adapt_steps, sidx)
+        blob = zlib.compress(np.concatenate([t.numpy().reshape(-1) for t in q]).tobytes(), 9)
+        adapted = head + bytes([1, _STEP_EXP]) + encode_varint(len(blob)) + blob + base_payload
+        d_adapt = _weighted_sse(ref, _enhance(_adapted(net, _dequantize(q)), dec, sidx))
+        d_best = min(d_plain, d_off)
+        gain_db = 10 * math.log10(d_best / d_adapt) if d_adapt > 0 and d_best > 0 else 0.0
         extra_pct = 100 * (len(adapted) - len(plain)) / len(plain)
         return adapted if gain_db * _PCT_PER_DB > extra_pct else plain
 
@@ -243,6 +250,9 @@ class Hybrid(Strategy):
         bw, bh = cur.varint("base width", 1 << 16), cur.varint("base height", 1 << 16)
         if bw < 16 or bh < 16 or bw % 2 or bh % 2:
             raise cur.error(f"hybrid base size {bw}x{bh} is not even and at least 16x16")
+        sidx = cur.u8("scale index")
+        if sidx >= len(net.scales):
+            raise cur.error(f"hybrid scale index {sidx} is not one of the network's {len(net.scales)} scales")
         deltas = None
         kind = cur.u8("adaptation type")
         if kind == 1:
@@ -266,24 +276,28 @@ class Hybrid(Strategy):
                 n = math.prod(s)
                 deltas.append(torch.from_numpy(raw[pos : pos + n].astype(np.float32)).reshape(s) / (1 << exp))
                 pos += n
-        elif kind != 0:
+        elif kind not in (0, _BYPASS):
             raise cur.error(f"unknown hybrid adaptation type {kind}")
-        return get_strategy_by_id(base_id), bw, bh, deltas, bytes(cur.take(cur.remaining, "base payload"))
+        return get_strategy_by_id(base_id), bw, bh, sidx, kind, deltas, bytes(cur.take(cur.remaining, "base payload"))
 
     def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
         from ..io.resize import resize_frame
 
         net, _, _ = self._net(ctx.params.get("model"))
-        base, bw, bh, deltas, base_payload = self._parse(payload, net)
+        base, bw, bh, sidx, kind, deltas, base_payload = self._parse(payload, net)
         net = _adapted(net, deltas)
         base_ctx = DecodeContext(bw, bh, ctx.frame_count, {})
         batch: list[Frame] = []
         for f in base.decode(base_payload, base_ctx):
-            batch.append(resize_frame(f, ctx.width, ctx.height))
+            up = resize_frame(f, ctx.width, ctx.height)
+            if kind == _BYPASS:
+                yield up
+                continue
+            batch.append(up)
             if len(batch) == 8:
-                yield from _enhance(net, batch)
+                yield from _enhance(net, batch, sidx)
                 batch = []
-        yield from _enhance(net, batch)
+        yield from _enhance(net, batch, sidx)
 
     # -- description ------------------------------------------------------------------
 

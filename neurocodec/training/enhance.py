@@ -54,7 +54,8 @@ def yuv_mse(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return (6 * e[:, :4].mean(dim=(1, 2, 3)) + e[:, 4].mean(dim=(1, 2)) + e[:, 5].mean(dim=(1, 2))) / 8
 
 
-def _batch(data: dict[str, np.ndarray], batch: int, crop: int, rng: np.random.Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(data: dict[str, np.ndarray], batch: int, crop: int, rng: np.random.Generator, device):
+    """Random aligned crops: (degraded, original, scale index) tensors."""
     n, h, w = data["ref_y"].shape
     idx = rng.integers(n, size=batch)
     oy = rng.integers((h - crop) // 2 + 1, size=batch) * 2
@@ -67,7 +68,7 @@ def _batch(data: dict[str, np.ndarray], batch: int, crop: int, rng: np.random.Ge
         v = np.stack([data[f"{kind}_v"][i, a // 2 : a // 2 + c2, b // 2 : b // 2 + c2] for i, a, b in zip(idx, oy, ox)])
         t = [torch.from_numpy(p).to(device).float().unsqueeze(1) / 255 for p in (y, u, v)]
         out.append(planes_to_input(*t))
-    return out[0], out[1]
+    return out[0], out[1], torch.from_numpy(data["scale_index"][idx]).to(device)
 
 
 def train_enhance(config: EnhanceTrainConfig, *, resume: bool = False) -> Path:
@@ -82,12 +83,16 @@ def train_enhance(config: EnhanceTrainConfig, *, resume: bool = False) -> Path:
     step, history = 0, []
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
+        missing, _ = net.load_state_dict(state["model"], strict=False)
+        if missing == ["scale_bias"]:  # a run from before per-scale biases: continue it with them (zero start)
+            log.info("adding per-scale biases to a checkpoint without them")
+        else:
+            opt.load_state_dict(state["opt"])
         step, history = state["step"], state["log"]
         log.info("resumed at step %d", step)
     rng = np.random.default_rng(config.seed + step)
     data = load_pairs(config.pairs)
+    data["scale_index"] = _scale_indexes(Path(config.pairs).with_suffix(".json"), len(data["ref_y"]), net)
     t0 = time.perf_counter()
     acc = {"mse": 0.0, "base_mse": 0.0}
 
@@ -106,8 +111,8 @@ def train_enhance(config: EnhanceTrainConfig, *, resume: bool = False) -> Path:
         progress = max(step / config.steps, elapsed / config.time_limit_s if config.time_limit_s else 0.0)
         for g in opt.param_groups:  # cosine decay over the run (steps or time, whichever binds)
             g["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-        deg, ref = _batch(data, config.batch, config.crop, rng, device)
-        loss = yuv_mse(net(deg), ref).mean()
+        deg, ref, scale = _batch(data, config.batch, config.crop, rng, device)
+        loss = yuv_mse(net(deg, scale), ref).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -127,10 +132,19 @@ def train_enhance(config: EnhanceTrainConfig, *, resume: bool = False) -> Path:
     return ckpt_path
 
 
+def _scale_indexes(meta_path: Path, pairs: int, net: EnhanceNet) -> np.ndarray:
+    """Per pair, the index of its base scale (pairs.json lists one scale per sequence of equal length)."""
+    import json
+
+    seqs = json.loads(meta_path.read_text())["sequences"]
+    per = pairs // len(seqs)
+    return np.repeat(np.array([net.scale_index(s["scale"]) for s in seqs], dtype=np.int64), per)
+
+
 def pack_enhance(net: EnhanceNet, trained: dict) -> bytes:
     """Serialise a network as a shipped weights file (float32; it is small)."""
     buf = io.BytesIO()
-    torch.save({"format": ENHANCE_FORMAT, "config": {"channels": net.channels, "layers": net.layers},
+    torch.save({"format": ENHANCE_FORMAT, "config": {"channels": net.channels, "layers": net.layers, "scales": list(net.scales)},
                 "weights": {k: v.detach().cpu().float() for k, v in net.state_dict().items()}, "trained": trained}, buf)
     return buf.getvalue()
 
