@@ -26,7 +26,7 @@ from .integer import CRF_COUNT, FRAC, MEAN_FRAC, IntegerHyperSynthesis, entropy_
 from .intra import from_model_output, to_model_input
 from .weights import LoadedIntra
 
-__all__ = ["IntraCoder", "LatentPicture", "PAD", "resolve_device"]
+__all__ = ["IntraCoder", "LatentPicture", "PAD", "resolve_device", "thread_independent"]
 
 PAD = 64  # luma multiple: the hyper-latent is at 1/64 resolution
 _MAX_STREAM = 1 << 30
@@ -114,7 +114,8 @@ class IntraCoder:
     def synthesise(self, latent: LatentPicture, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pixels (uint8 planes cropped to ``size`` = (height, width)) of a latent picture."""
         inv = self.tables["gain.inverse"][latent.crf].to(self.device)[None, :, None, None]
-        x = self.model.g_s(latent.gained_latent().to(self.device) * inv).clamp(0, 1)
+        with thread_independent():
+            x = self.model.g_s(latent.gained_latent().to(self.device) * inv).clamp(0, 1)
         h, w = size
         y, u, v = from_model_output(x)
         crops = (y[0, 0, :h, :w], u[0, 0, : h // 2, : w // 2], v[0, 0, : h // 2, : w // 2])
@@ -172,6 +173,17 @@ class IntraCoder:
         latent = self.decode_latent(cur, crf, height, width)
         latent.symbols = self.decode_symbols(bytes(cur.take(cur.remaining, "y stream")), latent.indexes)
         return self.synthesise(latent, (height, width)), latent
+
+
+def thread_independent():
+    """Float convolutions whose results do not depend on the CPU thread count.
+
+    oneDNN splits some reductions (measured: the transposed convolutions of
+    the synthesis) differently with 1 and 2 threads, which moved a few pixels
+    by one level; PyTorch's native convolution gave identical results, about
+    1.5x slower on this CPU (docs/determinism.md).
+    """
+    return torch.backends.mkldnn.flags(enabled=False)
 
 
 def resolve_device(device: str | None) -> str:

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 __all__ = ["IntraCodec", "LAMBDAS", "to_model_input", "from_model_output", "decoder_macs_per_pixel"]
 
 #: Rate-distortion trade-off per quality level (distortion: YUV 6:1:1 MSE on a 0..255 scale).
-LAMBDAS = (0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932)
+LAMBDAS = (0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18)
 
 
 def _conv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.Conv2d:

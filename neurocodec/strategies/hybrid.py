@@ -133,7 +133,9 @@ def _enhance(net, frames: Sequence[Frame], scale_index: int) -> list[Frame]:
     """Run the network frame by frame."""
     import torch
 
-    with torch.no_grad():
+    from ..models.coder import thread_independent
+
+    with torch.no_grad(), thread_independent():
         return [_to_frame(net(_to_tensor([f]), scale_index)) for f in frames]
 
 
