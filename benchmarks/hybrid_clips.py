@@ -99,14 +99,9 @@ def summarize(result: dict) -> dict:
     return out
 
 
-def main(argv: list[str]) -> None:
-    import torch
-
-    from neurocodec.strategies import get_strategy
-
-    frames = 16
-    out = None
-    clips = []
+def run_all(argv: list[str], default_frames: int, run_clip, summarize, bd_key: str, header: dict) -> None:
+    """``CLIP... [--frames N] [--json OUT]``: measure every clip, print its BD-rates, rewrite OUT after each clip."""
+    frames, out, clips = default_frames, None, []
     it = iter(argv)
     for a in it:
         if a == "--frames":
@@ -115,17 +110,25 @@ def main(argv: list[str]) -> None:
             out = next(it)
         else:
             clips.append(a)
-    results = {"threads": torch.get_num_threads(), "frames": frames, "crfs": CRFS,
-               "decoder_macs_per_pixel": {k: get_strategy("hybrid").decoder_macs_per_pixel({"preset": v}) for k, v in VARIANTS.items()},
-               "clips": []}
+    results = header | {"frames": frames, "clips": []}
     for clip in clips:
         r = run_clip(clip, frames)
-        r["bd_rate_vs_av1_pct"] = summarize(r)
-        print(clip, json.dumps(r["bd_rate_vs_av1_pct"]), flush=True)
+        r[bd_key] = summarize(r)
+        print(clip, json.dumps(r[bd_key]), flush=True)
         results["clips"].append(r)
         if out:
             with open(out, "w") as f:
                 json.dump(results, f, indent=1)
+
+
+def main(argv: list[str]) -> None:
+    import torch
+
+    from neurocodec.strategies import get_strategy
+
+    header = {"threads": torch.get_num_threads(), "crfs": CRFS,
+              "decoder_macs_per_pixel": {k: get_strategy("hybrid").decoder_macs_per_pixel({"preset": v}) for k, v in VARIANTS.items()}}
+    run_all(argv, 16, run_clip, summarize, "bd_rate_vs_av1_pct", header)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from hybrid_clips import _quality
+from hybrid_clips import _quality, run_all
 
 ANCHORS = {"x265 medium": ("x265", "medium", (27, 32, 37, 42)), "av1 preset 6": ("av1", "6", (40, 48, 56, 63))}
 GAPS = (2, 3, 4)
@@ -85,24 +85,7 @@ def summarize(result: dict) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    frames, out, clips = 60, None, []
-    it = iter(argv)
-    for a in it:
-        if a == "--frames":
-            frames = int(next(it))
-        elif a == "--json":
-            out = next(it)
-        else:
-            clips.append(a)
-    results = {"frames": frames, "clips": []}
-    for clip in clips:
-        r = run_clip(clip, frames)
-        r["bd_rate_pct"] = summarize(r)
-        print(clip, json.dumps(r["bd_rate_pct"]), flush=True)
-        results["clips"].append(r)
-        if out:
-            with open(out, "w") as f:
-                json.dump(results, f, indent=1)
+    run_all(argv, 60, run_clip, summarize, "bd_rate_pct", {})
 
 
 if __name__ == "__main__":

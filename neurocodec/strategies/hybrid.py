@@ -40,12 +40,12 @@ from ..bitstream.chunks import Cursor, encode_varint
 from ..bitstream.ids import STRATEGY_IDS
 from ..errors import SettingsError
 from ..io.frame import Frame
-from .base import DecodeContext, Strategy, StrategySettings, get_strategy, get_strategy_by_id, register
+from .base import DecodeContext, Strategy, StrategySettings, get_strategy, register
+from .layered import SvtAv1Knob, format_preset, parse_preset, read_header
 
 __all__ = ["Hybrid", "HybridPreset"]
 
 _FORMAT = 1
-_BASES = ("x265", "av1")
 _SCALES = (1.0, 0.75, 0.5)
 _BYPASS = 2  # adaptation type: no network for this scene, the (upscaled) base as it is
 _STEP_EXP = 10  # bias updates in steps of 2**-10 of the 0..1 pixel range
@@ -68,23 +68,8 @@ class HybridPreset:
     def parse(cls, text: str | None) -> HybridPreset:
         if not text:
             return cls()
-        head, *pairs = [t.strip() for t in str(text).split("/")]
-        base, _, preset = head.partition(":")
-        kw: dict[str, Any] = {"base": base or "av1", "base_preset": preset or None}
-        for pair in pairs:
-            key, _, value = pair.partition("=")
-            try:
-                if key == "scale":
-                    kw["scale"] = float(value)
-                elif key == "adapt":
-                    kw["adapt_steps"] = int(value)
-                else:
-                    raise ValueError
-            except ValueError:
-                raise SettingsError(f"hybrid preset {text!r}: expected BASE[:PRESET][/scale=S][/adapt=N]") from None
-        p = cls(**kw)
-        if p.base not in _BASES:
-            raise SettingsError(f"hybrid base must be one of {', '.join(_BASES)}, got {p.base!r}")
+        p = cls(**parse_preset(text, "hybrid", "BASE[:PRESET][/scale=S][/adapt=N]",
+                               {"scale": ("scale", float), "adapt": ("adapt_steps", int)}))
         if p.scale not in _SCALES:
             raise SettingsError(f"hybrid scale must be one of {', '.join(map(str, _SCALES))}, got {p.scale}")
         if not 0 <= p.adapt_steps <= 1000:
@@ -92,8 +77,7 @@ class HybridPreset:
         return p
 
     def __str__(self) -> str:
-        head = self.base + (f":{self.base_preset}" if self.base_preset else "")
-        return f"{head}/scale={self.scale:g}/adapt={self.adapt_steps}"
+        return format_preset(self.base, self.base_preset, f"scale={self.scale:g}/adapt={self.adapt_steps}")
 
 
 def _to_tensor(frames: Sequence[Frame]):
@@ -191,7 +175,7 @@ def _weighted_sse(a: Sequence[Frame], b: Sequence[Frame]) -> float:
 
 
 @register
-class Hybrid(Strategy):
+class Hybrid(SvtAv1Knob, Strategy):
     """Classical base layer (x265 / SVT-AV1, at scale 1, 3/4 or 1/2) plus a content-adapted enhancement network."""
 
     name = "hybrid"
@@ -243,12 +227,7 @@ class Hybrid(Strategy):
 
     def _parse(self, payload: bytes, net):
         cur = Cursor(payload)
-        fmt = cur.u8("payload format")
-        if fmt != _FORMAT:
-            raise cur.error(f"hybrid payload format {fmt} is not supported")
-        base_id = cur.u8("base strategy id")
-        if base_id not in {STRATEGY_IDS[b] for b in _BASES}:
-            raise cur.error(f"hybrid base strategy id {base_id} is not x265 or av1")
+        base = read_header(cur, "hybrid", _FORMAT)
         bw, bh = cur.varint("base width", 1 << 16), cur.varint("base height", 1 << 16)
         if bw < 16 or bh < 16 or bw % 2 or bh % 2:
             raise cur.error(f"hybrid base size {bw}x{bh} is not even and at least 16x16")
@@ -280,7 +259,7 @@ class Hybrid(Strategy):
                 pos += n
         elif kind not in (0, _BYPASS):
             raise cur.error(f"unknown hybrid adaptation type {kind}")
-        return get_strategy_by_id(base_id), bw, bh, sidx, kind, deltas, bytes(cur.take(cur.remaining, "base payload"))
+        return base, bw, bh, sidx, kind, deltas, bytes(cur.take(cur.remaining, "base payload"))
 
     def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
         from ..io.resize import resize_frame
@@ -340,14 +319,3 @@ class Hybrid(Strategy):
     def candidate_presets(self, speed: str) -> list[str]:
         base_preset = get_strategy("av1").speed_preset(speed)
         return [str(HybridPreset("av1", base_preset, s)) for s in _SCALES]
-
-    def speed_preset(self, speed: str) -> str | None:
-        return self.candidate_presets(speed)[0]
-
-    def crf_for_quality(self, quality: float) -> float:
-        return get_strategy("av1").crf_for_quality(quality)
-
-    def crf_bounds(self) -> tuple[int, int]:
-        return get_strategy("av1").crf_bounds()
-
-    rd_crf_range = (30, 63)

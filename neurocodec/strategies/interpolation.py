@@ -42,12 +42,12 @@ from ..bitstream.chunks import Cursor, encode_varint
 from ..bitstream.ids import STRATEGY_IDS
 from ..errors import NcvFormatError, SettingsError
 from ..io.frame import Frame
-from .base import DecodeContext, Strategy, StrategySettings, get_strategy, get_strategy_by_id, register
+from .base import DecodeContext, Strategy, StrategySettings, get_strategy, register
+from .layered import SvtAv1Knob, format_preset, parse_preset, read_header
 
 __all__ = ["FrameInterpolation", "InterpolationPreset"]
 
 _FORMAT = 1
-_BASES = ("x265", "av1")
 _PASSES = 3
 
 
@@ -64,23 +64,8 @@ class InterpolationPreset:
     def parse(cls, text: str | None) -> InterpolationPreset:
         if not text:
             return cls()
-        head, *pairs = [t.strip() for t in str(text).split("/")]
-        base, _, preset = head.partition(":")
-        kw: dict[str, Any] = {"base": base or "av1", "base_preset": preset or None}
-        for pair in pairs:
-            key, _, value = pair.partition("=")
-            try:
-                if key == "gap":
-                    kw["gap"] = int(value)
-                elif key == "drop":
-                    kw["drop"] = float(value)
-                else:
-                    raise ValueError
-            except ValueError:
-                raise SettingsError(f"i_frame_interpolation preset {text!r}: expected BASE[:PRESET][/gap=N][/drop=DB]") from None
-        p = cls(**kw)
-        if p.base not in _BASES:
-            raise SettingsError(f"i_frame_interpolation base must be one of {', '.join(_BASES)}, got {p.base!r}")
+        p = cls(**parse_preset(text, "i_frame_interpolation", "BASE[:PRESET][/gap=N][/drop=DB]",
+                               {"gap": ("gap", int), "drop": ("drop", float)}))
         if not 1 <= p.gap <= 16:
             raise SettingsError(f"i_frame_interpolation gap {p.gap} is outside 1..16")
         if not 0 < p.drop <= 20:
@@ -88,8 +73,7 @@ class InterpolationPreset:
         return p
 
     def __str__(self) -> str:
-        head = self.base + (f":{self.base_preset}" if self.base_preset else "")
-        return f"{head}/gap={self.gap}/drop={self.drop:g}"
+        return format_preset(self.base, self.base_preset, f"gap={self.gap}/drop={self.drop:g}")
 
 
 def _psnr_yuv(a: Frame, b: Frame) -> float:
@@ -113,13 +97,11 @@ def _fill(anchors: dict[int, Frame], n: int) -> Iterator[Frame]:
 
 
 @register
-class FrameInterpolation(Strategy):
+class FrameInterpolation(SvtAv1Knob, Strategy):
     """Anchor frames in a classical stream; the frames between them interpolated by motion compensation."""
 
     name = "i_frame_interpolation"
     id = STRATEGY_IDS["i_frame_interpolation"]
-    rd_crf_range = (30, 63)
-
     def _base(self, p: InterpolationPreset, settings: StrategySettings):
         return get_strategy(p.base), replace(settings, preset=p.base_preset, keyint=None)
 
@@ -152,12 +134,7 @@ class FrameInterpolation(Strategy):
 
     def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
         cur = Cursor(payload)
-        fmt = cur.u8("payload format")
-        if fmt != _FORMAT:
-            raise cur.error(f"i_frame_interpolation payload format {fmt} is not supported")
-        base_id = cur.u8("base strategy id")
-        if base_id not in {STRATEGY_IDS[b] for b in _BASES}:
-            raise cur.error(f"i_frame_interpolation base strategy id {base_id} is not x265 or av1")
+        base = read_header(cur, "i_frame_interpolation", _FORMAT)
         n = cur.varint("frame count", ctx.frame_count)
         if n != ctx.frame_count:
             raise cur.error(f"i_frame_interpolation payload holds {n} frames, the segment {ctx.frame_count}")
@@ -165,7 +142,6 @@ class FrameInterpolation(Strategy):
         if not (bits[0] and bits[-1]):
             raise cur.error("the first and last frames of an i_frame_interpolation segment must be anchors")
         idx = np.flatnonzero(bits).tolist()
-        base = get_strategy_by_id(base_id)
         base_ctx = DecodeContext(ctx.width, ctx.height, len(idx), {})
         decoded = base.decode(bytes(cur.take(cur.remaining, "anchor stream")), base_ctx)
         prev = None
@@ -207,12 +183,3 @@ class FrameInterpolation(Strategy):
     def candidate_presets(self, speed: str) -> list[str]:
         base_preset = get_strategy("av1").speed_preset(speed)
         return [str(InterpolationPreset("av1", base_preset, gap)) for gap in (2, 3, 4)]
-
-    def speed_preset(self, speed: str) -> str | None:
-        return self.candidate_presets(speed)[0]
-
-    def crf_for_quality(self, quality: float) -> float:
-        return get_strategy("av1").crf_for_quality(quality)
-
-    def crf_bounds(self) -> tuple[int, int]:
-        return get_strategy("av1").crf_bounds()

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..models.enhance import EnhanceNet, planes_to_input
+from ..io.atomic import atomic_path
 from .pairs import load_pairs
 
 __all__ = ["EnhanceTrainConfig", "train_enhance", "export_enhance", "yuv_mse", "ENHANCE_FORMAT"]
@@ -98,9 +99,8 @@ def train_enhance(config: EnhanceTrainConfig, *, resume: bool = False) -> Path:
 
     def save() -> None:
         state = {"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "log": history, "config": asdict(config)}
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, ckpt_path)
+        with atomic_path(ckpt_path, overwrite=True) as tmp:  # an interrupted save keeps the last checkpoint
+            torch.save(state, tmp)
 
     net.train()
     while step < config.steps:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..models.intra import LAMBDAS, IntraCodec, to_model_input
+from ..io.atomic import atomic_path
 from .data import CropSampler
 
 __all__ = ["TrainConfig", "train", "export_weights", "rd_loss"]
@@ -108,9 +109,8 @@ def train(config: TrainConfig, *, resume: bool = False, sampler: CropSampler | N
     def save() -> None:
         state = {"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
                  "step": step, "log": history, "config": asdict(config)}
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, ckpt_path)
+        with atomic_path(ckpt_path, overwrite=True) as tmp:  # an interrupted save keeps the last checkpoint
+            torch.save(state, tmp)
 
     while step < config.steps:
         elapsed = time.perf_counter() - t0
