@@ -21,13 +21,27 @@ def command():
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--time-limit", type=float, help="Stop after this many seconds (checkpoint written).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@click.option("--init", metavar="NAME|FILE",
+              help="Start from these weights (shipped name or file) instead of random ones; their gain vectors are "
+                   "interpolated, or extrapolated, onto this version's quality levels.")
+@click.option("--levels", metavar="I,J,...", help="Train only these quality levels (0 = lowest rate; default all).")
+@click.option("--only-gains", is_flag=True, help="Freeze everything but the gain vectors (fitting new levels of an --init model).")
 @click.option("--export", "export_path", type=click.Path(dir_okay=False), help="Also write the shipped weights file (float16 transforms + integer entropy tables) here.")
-def intra(data, out, steps, batch, crop, lr, device, time_limit, resume, export_path):
+def intra(data, out, steps, batch, crop, lr, device, time_limit, resume, init, levels, only_gains, export_path):
     """Train the YUV 4:2:0 learned intra codec (all quality levels in one model)."""
+    from neurocodec.models.intra import LAMBDAS
     from neurocodec.training.intra import TrainConfig, export_weights, train
 
+    chosen = list(range(len(LAMBDAS)))
+    if levels:
+        try:
+            chosen = sorted({int(x) for x in levels.split(",")})
+        except ValueError:
+            raise click.BadParameter(f"{levels!r} is not a comma-separated list of integers", param_hint="--levels") from None
+        if not all(0 <= i < len(LAMBDAS) for i in chosen):
+            raise click.BadParameter(f"levels are 0..{len(LAMBDAS) - 1}", param_hint="--levels")
     cfg = TrainConfig(data=list(data), out=out, steps=steps, batch=batch, crop=crop, lr=lr, device=device,
-                      time_limit_s=time_limit)
+                      time_limit_s=time_limit, init=init, only_gains=only_gains, levels=chosen)
     ckpt = train(cfg, resume=resume)
     click.echo(f"checkpoint: {ckpt}")
     if export_path:

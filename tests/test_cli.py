@@ -180,3 +180,13 @@ def test_train_intra_smoke(tmp_path):
     assert digest in res.output
     w = torch.load(tmp_path / "w.pt", weights_only=False)["weights"]
     assert all(v.dtype == torch.float16 for v in w.values() if v.is_floating_point())
+    # Fitting one level's gains on top of exported weights leaves every other weight as it was.
+    res = run("train", "intra", "--data", data, "--out", tmp_path / "fit", "--steps", "2", "--batch", "2", "--crop", "64",
+              "--init", tmp_path / "w.pt", "--levels", "0", "--only-gains", "--lr", "1e-2")
+    assert res.exit_code == 0, res.output
+    fit = torch.load(tmp_path / "fit" / "checkpoint.pt", weights_only=False)["model"]
+    assert torch.equal(fit["g_s.0.weight"], w["g_s.0.weight"].float())
+    assert not torch.equal(fit["log_gain"][0], w["log_gain"][0].float())
+    assert torch.equal(fit["log_gain"][1:], w["log_gain"][1:].float())
+    res = run("train", "intra", "--data", data, "--out", tmp_path / "x", "--levels", "0,99")
+    assert res.exit_code == 2 and "--levels" in res.output

@@ -75,7 +75,7 @@ def test_float64_hyper_synthesis_equals_int64_arithmetic(shipped):
     assert torch.equal(fast, _int64_reference(shipped.tables, z))
 
 
-def test_hyper_synthesis_is_independent_of_threads_and_batch(shipped):
+def test_hyper_synthesis_is_independent_of_threads_batch_and_backend(shipped):
     torch.manual_seed(1)
     z = torch.randint(-8, 9, (3, shipped.model.Nz, 2, 3)) << FRAC
     hs = IntegerHyperSynthesis(shipped.tables)
@@ -85,9 +85,12 @@ def test_hyper_synthesis_is_independent_of_threads_and_batch(shipped):
         one = torch.cat([hs(z[i : i + 1]) for i in range(3)])
         torch.set_num_threads(2)
         batch = hs(z)
+        # Another convolution backend (oneDNN on or off) stands in for another machine's kernels.
+        with torch.backends.mkldnn.flags(enabled=not torch.backends.mkldnn.enabled):
+            other = hs(z)
     finally:
         torch.set_num_threads(before)
-    assert torch.equal(one, batch)
+    assert torch.equal(one, batch) and torch.equal(batch, other)
 
 
 def test_tables_are_integer_and_built_from_float16_weights():
@@ -100,6 +103,52 @@ def test_tables_are_integer_and_built_from_float16_weights():
     # CRF 0 is the highest trained level, CRF 63 the lowest.
     assert torch.allclose(t["gain.log"][0].double() / 2**FRAC, m.log_gain[-1].detach().double(), atol=1e-4)
     assert torch.allclose(t["gain.log"][63].double() / 2**FRAC, m.log_gain[0].detach().double(), atol=1e-4)
+
+
+def _tiny_weights(path, lambdas, rows):
+    from neurocodec.models.weights import pack_weights
+
+    torch.manual_seed(0)
+    m = IntraCodec(N=16, M=24, Nz=8, lambdas=lambdas)
+    with torch.no_grad():
+        for i, r in enumerate(rows):
+            m.log_gain[i] = r
+            m.log_inv_gain[i] = -r
+    path.write_bytes(pack_weights(m, {}))
+    return m
+
+
+def test_warm_start_maps_gains_onto_new_levels_in_log_lambda(tmp_path):
+    from neurocodec.training.intra import warm_start
+
+    src = _tiny_weights(tmp_path / "w.pt", (0.01, 0.04), (0.0, 2.0))
+    m = IntraCodec(N=16, M=24, Nz=8, lambdas=(0.005, 0.02, 0.08))
+    warm_start(m, tmp_path / "w.pt")
+    # 0.005 and 0.08 lie half the 0.01..0.04 span (in log-lambda) outside it: extrapolated; 0.02 in its middle.
+    assert torch.allclose(m.log_gain[:, 0], torch.tensor([-1.0, 1.0, 3.0]))
+    assert torch.allclose(m.log_inv_gain[:, 5], torch.tensor([1.0, -1.0, -3.0]))
+    assert torch.equal(m.g_s[0].weight, src.g_s[0].weight.half().float())
+
+
+def test_format_2_weights_files_still_load(tmp_path):
+    import io
+
+    from neurocodec.models.weights import load_intra
+
+    _tiny_weights(tmp_path / "w.pt", (0.0009, 0.0018), (0.0, 1.0))
+    state = torch.load(tmp_path / "w.pt", weights_only=True)
+    state["format"] = "neurocodec.intra/2"
+    state["config"] = {k: v for k, v in state["config"].items() if k != "lambdas"} | {"levels": 2}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    (tmp_path / "old.pt").write_bytes(buf.getvalue())
+    assert load_intra(tmp_path / "old.pt").model.lambdas == (0.0009, 0.0018)
+    state["format"] = "neurocodec.intra/9"
+    torch.save(state, tmp_path / "future.pt")
+    from neurocodec.errors import NeurocodecError
+
+    with pytest.raises(NeurocodecError, match="future.pt: weights format 'neurocodec.intra/9'"):
+        load_intra(tmp_path / "future.pt")
 
 
 def test_round_trip_latents_identical_and_quality_rises_with_rate(coder):

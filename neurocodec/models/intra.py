@@ -29,8 +29,9 @@ import torch.nn.functional as F
 
 __all__ = ["IntraCodec", "LAMBDAS", "to_model_input", "from_model_output", "decoder_macs_per_pixel"]
 
-#: Rate-distortion trade-off per quality level (distortion: YUV 6:1:1 MSE on a 0..255 scale).
-LAMBDAS = (0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18)
+#: Rate-distortion trade-off per quality level of a new model (distortion: YUV 6:1:1 MSE on a 0..255 scale).
+#: A model keeps the lambdas it was trained with (``IntraCodec.lambdas``, stored in its weights file).
+LAMBDAS = (0.00045, 0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18, 0.36)
 
 
 def _conv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.Conv2d:
@@ -58,14 +59,19 @@ class IntraCodec(nn.Module):
         N: Channels of the analysis/synthesis transforms.
         M: Latent channels.
         Nz: Hyper-latent channels.
-        levels: Number of quality levels (gain vectors).
+        lambdas: The rate-distortion trade-off of each quality level (one gain
+            vector per level), lowest rate first.
     """
 
-    def __init__(self, N: int = 128, M: int = 192, Nz: int = 96, levels: int = len(LAMBDAS)):
+    def __init__(self, N: int = 128, M: int = 192, Nz: int = 96, lambdas: tuple[float, ...] = LAMBDAS):
         super().__init__()
         from compressai.entropy_models import EntropyBottleneck, GaussianConditional
         from compressai.layers import GDN
 
+        if len(lambdas) < 1 or any(b <= a for a, b in zip(lambdas, lambdas[1:])):
+            raise ValueError(f"lambdas must be increasing, got {lambdas}")
+        self.lambdas = tuple(float(x) for x in lambdas)
+        levels = len(self.lambdas)
         self.N, self.M, self.Nz, self.levels = N, M, Nz, levels
         self.g_a = nn.Sequential(_conv(6, N), GDN(N), _conv(N, N), GDN(N), _conv(N, M))
         self.g_s = nn.Sequential(_deconv(M, N), GDN(N, inverse=True), _deconv(N, N), GDN(N, inverse=True), _deconv(N, 6))

@@ -90,7 +90,7 @@ class _Synthesis(nn.Module):
 class PretrainedIntra(nn.Module):
     """A CompressAI mean-scale model presented with the :class:`~neurocodec.models.intra.IntraCodec` interface."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, lam: float):
         super().__init__()
         self.g_a, self.g_s = _Analysis(net.g_a), _Synthesis(net.g_s)
         self.h_a, self.h_s = net.h_a, net.h_s
@@ -99,8 +99,12 @@ class PretrainedIntra(nn.Module):
         self.Nz = net.N
         self.N = net.N
         self.levels = 1
+        self.lambdas = (lam,)
         self.log_gain = nn.Parameter(torch.zeros(1, net.M), requires_grad=False)  # one rate: unit gains
         self.log_inv_gain = nn.Parameter(torch.zeros(1, net.M), requires_grad=False)
+
+
+_COMPRESSAI_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 
 
 def _download(arch: str, quality: int, metric: str) -> nn.Module:
@@ -128,7 +132,9 @@ def load_pretrained(name: str, *, fetch=_download):
             f"{name}: could not get CompressAI's pretrained weights ({exc.__class__.__name__}: {exc}); "
             f"the first use needs internet access (later uses read torch hub's cache)"
         ) from None
-    model = PretrainedIntra(net.float().cpu()).eval()
+    # The trade-off the model was trained for (CompressAI's MSE lambdas on the same 255^2 scale as ours);
+    # semantic_latent weighs tile updates with it. MS-SSIM models get the MSE one of their quality: an approximation.
+    model = PretrainedIntra(net.float().cpu(), _COMPRESSAI_LAMBDAS[quality - 1]).eval()
     for p in model.parameters():
         p.requires_grad_(False)
     tables = build_tables(model)

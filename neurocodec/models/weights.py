@@ -3,8 +3,8 @@
 A weights file is a ``torch.save`` archive (loaded with ``weights_only=True``:
 no code runs on load) holding::
 
-    format   "neurocodec.intra/2"
-    config   {"N", "M", "Nz", "levels"}
+    format   "neurocodec.intra/3" (read: /2 and /3)
+    config   {"N", "M", "Nz", "lambdas"} (format 2: "levels", see _LEGACY_LAMBDAS)
     weights  float16 tensors of the float transforms (analysis, synthesis, gains...)
     tables   integer tables that drive entropy decoding (neurocodec.models.integer)
     trained  how it was trained (steps, data, device, seconds)
@@ -29,10 +29,13 @@ from ..errors import ModelMismatchError, NeurocodecError
 
 __all__ = ["FORMAT", "SHIPPED", "LoadedIntra", "pack_weights", "load_intra", "resolve_weights", "check_model_name", "sha256_file"]
 
-FORMAT = "neurocodec.intra/2"
+FORMAT = "neurocodec.intra/3"
+_READABLE = (FORMAT, "neurocodec.intra/2")  # format 2 stored the number of levels instead of their lambdas
 #: Shipped weights (package data in neurocodec/weights/), by the name the CLI and bitstream use.
 SHIPPED = {"intra_yuv420": "intra_yuv420.pt"}
 DEFAULT = "intra_yuv420"
+#: Format-2 files hold "levels": the first that many of these lambdas.
+_LEGACY_LAMBDAS = (0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18)
 
 
 @dataclass(frozen=True)
@@ -57,14 +60,14 @@ def pack_weights(model, trained: dict[str, Any]) -> bytes:
 
     half = {k: v.detach().cpu().half() for k, v in model.state_dict().items()
             if v.is_floating_point() and not _is_table_buffer(k)}
-    rounded = IntraCodec(model.N, model.M, model.Nz, model.levels)
+    rounded = IntraCodec(model.N, model.M, model.Nz, model.lambdas)
     rounded.load_state_dict({k: v.float() for k, v in half.items()}, strict=False)
     tables = build_tables(rounded)
     # The integer hyper-synthesis is the authoritative one; its float form is rebuilt from it on load.
     half = {k: v for k, v in half.items() if not k.startswith("h_s.")}
     buf = io.BytesIO()
     torch.save({"format": FORMAT,
-                "config": {"N": model.N, "M": model.M, "Nz": model.Nz, "levels": model.levels},
+                "config": {"N": model.N, "M": model.M, "Nz": model.Nz, "lambdas": list(model.lambdas)},
                 "weights": half, "tables": tables, "trained": trained}, buf)
     return buf.getvalue()
 
@@ -153,10 +156,13 @@ def _load_cached(path: str, size: int, mtime_ns: int) -> LoadedIntra:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise NeurocodecError(f"{path}: not a readable weights file ({exc.__class__.__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    if not isinstance(state, dict) or state.get("format") not in _READABLE:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise NeurocodecError(f"{path}: weights format {found!r}, expected {FORMAT!r}")
-    model = IntraCodec(**state["config"])
+    config = dict(state["config"])
+    if "levels" in config:
+        config["lambdas"] = _LEGACY_LAMBDAS[: config.pop("levels")]
+    model = IntraCodec(**config)
     missing, unexpected = model.load_state_dict({k: v.float() for k, v in state["weights"].items()}, strict=False)
     _float_hyper_synthesis(model, state["tables"])
     missing = [k for k in missing if not _is_table_buffer(k) and not k.startswith("h_s.")]

@@ -57,15 +57,16 @@ SKIP, UPDATE, REFRESH = 0, 1, 2
 _MAX_PICTURE = 1 << 30
 
 
-def _lambda(crf: int, levels: int) -> float:
+def _lambda(crf: int, lambdas: tuple[float, ...]) -> float:
     """The training lambda at a CRF (geometric interpolation between trained levels)."""
     from ..models.integer import crf_level
-    from ..models.intra import LAMBDAS
 
-    pos = crf_level(crf, levels)
-    a = min(int(math.floor(pos)), levels - 2)
+    if len(lambdas) == 1:
+        return lambdas[0]
+    pos = crf_level(crf, len(lambdas))
+    a = min(int(math.floor(pos)), len(lambdas) - 2)
     f = pos - a
-    return math.exp((1 - f) * math.log(LAMBDAS[a]) + f * math.log(LAMBDAS[a + 1]))
+    return math.exp((1 - f) * math.log(lambdas[a]) + f * math.log(lambdas[a + 1]))
 
 
 def _tile_distortion(src: Frame, rec: tuple[np.ndarray, ...], tiles: tuple[int, int]) -> np.ndarray:
@@ -134,7 +135,7 @@ class SemanticLatent(Strategy):
         if settings.bitrate is not None:
             raise NotImplementedError("semantic_latent has no bitrate mode; use crf (or auto's bitrate mode)")
         coder = self._coder(settings.model, settings.device)
-        lam = _lambda(crf, coder.model.levels)
+        lam = _lambda(crf, coder.model.lambdas)
         t = coder.tables
         cdf_rows = t["y.cdf_length"]
         cdf = torch.zeros(len(cdf_rows), int(cdf_rows.max()), dtype=torch.int64)

@@ -10,8 +10,10 @@ step and the log, so ``resume`` continues where a run stopped.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,7 +26,7 @@ from ..models.intra import LAMBDAS, IntraCodec, to_model_input
 from ..io.atomic import atomic_path
 from .data import CropSampler
 
-__all__ = ["TrainConfig", "train", "export_weights", "rd_loss"]
+__all__ = ["TrainConfig", "train", "export_weights", "rd_loss", "warm_start"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ class TrainConfig:
     ckpt_every: int = 2000
     time_limit_s: float | None = None
     levels: list[int] = field(default_factory=lambda: list(range(len(LAMBDAS))))
+    init: str | None = None  # start from this weights file (shipped name or path) instead of random weights
+    only_gains: bool = False  # train the gain vectors alone (e.g. to fit new levels of a warm-started model)
 
 
 def rd_loss(model: IntraCodec, y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -60,7 +64,7 @@ def rd_loss(model: IntraCodec, y: torch.Tensor, u: torch.Tensor, v: torch.Tensor
     pixels = y.shape[-1] * y.shape[-2]
     bits = -(out["y"].clamp_min(1e-9).log2().sum(dim=(1, 2, 3)) + out["z"].clamp_min(1e-9).log2().sum(dim=(1, 2, 3)))
     bpp = bits / pixels
-    lam = torch.tensor(LAMBDAS, device=y.device)[level]
+    lam = torch.tensor(model.lambdas, device=y.device)[level]
     loss = (lam * 255**2 * d + bpp).mean()
     psnr_yuv = (6 * _psnr(mse_y) + _psnr(mse_u) + _psnr(mse_v)) / 8
     return {"loss": loss, "bpp": bpp.mean(), "psnr_yuv": psnr_yuv.mean(), "mse": d.mean()}
@@ -70,8 +74,38 @@ def _psnr(mse: torch.Tensor) -> torch.Tensor:
     return -10 * torch.log10(mse.clamp_min(1e-10))
 
 
-def _optimizers(model: IntraCodec, lr: float):
-    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+def warm_start(model: IntraCodec, source: str | os.PathLike) -> None:
+    """Load a weights file into ``model``, mapping its gain vectors onto ``model.lambdas``.
+
+    Gain vectors are interpolated (or extrapolated from the two nearest
+    levels) linearly in log-lambda, so a model can gain levels beyond the
+    file's rate range and then be trained further.
+    """
+    from ..models.weights import load_intra
+
+    src = load_intra(source).model
+    model.load_state_dict({k: v for k, v in src.state_dict().items() if not k.startswith("log_")}, strict=False)
+    xs = [math.log(lam) for lam in src.lambdas]
+    with torch.no_grad():
+        for i, lam in enumerate(model.lambdas):
+            model.log_gain[i] = _interpolate_row(xs, src.log_gain, math.log(lam))
+            model.log_inv_gain[i] = _interpolate_row(xs, src.log_inv_gain, math.log(lam))
+
+
+def _interpolate_row(xs: list[float], table: torch.Tensor, x: float) -> torch.Tensor:
+    """Row of ``table`` at ``x`` (rows sit at increasing ``xs``): linear between, extrapolated beyond the ends."""
+    if len(xs) == 1:
+        return table[0]
+    j = min(max(bisect.bisect_left(xs, x), 1), len(xs) - 1)
+    f = (x - xs[j - 1]) / (xs[j] - xs[j - 1])
+    return (1 - f) * table[j - 1] + f * table[j]
+
+
+def _optimizers(model: IntraCodec, lr: float, only_gains: bool = False):
+    if only_gains:
+        for n, p in model.named_parameters():
+            p.requires_grad_(n.startswith("log_") or n.endswith(".quantiles"))
+    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles") and p.requires_grad]
     aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
     return torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)
 
@@ -88,8 +122,11 @@ def train(config: TrainConfig, *, resume: bool = False, sampler: CropSampler | N
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-    model = IntraCodec().to(device)
-    opt, aux_opt = _optimizers(model, config.lr)
+    model = IntraCodec()
+    if config.init and not (resume and ckpt_path.exists()):
+        warm_start(model, config.init)
+    model = model.to(device)
+    opt, aux_opt = _optimizers(model, config.lr, config.only_gains)
     step, history = 0, []
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -108,7 +145,7 @@ def train(config: TrainConfig, *, resume: bool = False, sampler: CropSampler | N
 
     def save() -> None:
         state = {"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
-                 "step": step, "log": history, "config": asdict(config)}
+                 "step": step, "log": history, "config": asdict(config), "lambdas": model.lambdas}
         with atomic_path(ckpt_path, overwrite=True) as tmp:  # an interrupted save keeps the last checkpoint
             torch.save(state, tmp)
 
@@ -128,7 +165,7 @@ def train(config: TrainConfig, *, resume: bool = False, sampler: CropSampler | N
         aux_opt.zero_grad(set_to_none=True)
         res = rd_loss(model, y, u, v, level)
         res["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         opt.step()
         aux = model.aux_loss()
         aux.backward()
@@ -159,7 +196,7 @@ def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, **trai
     from ..models.weights import pack_weights
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    model = IntraCodec()
+    model = IntraCodec(lambdas=tuple(state.get("lambdas", LAMBDAS)))
     model.load_state_dict(state["model"])
     record = {"steps": state["step"], "config": state["config"],
               "seconds": state["log"][-1]["seconds"] if state["log"] else None} | trained
