@@ -256,16 +256,15 @@ class SemanticLatent(Strategy):
         return 4 if scene_class in ("static", "talking_head") else None
 
     def crf_for_quality(self, quality: float) -> float:
-        a, b = _QUALITY_MAP
-        return min(max(a * quality + b, 0.0), 63.0)
+        return float(np.interp(quality, *_QUALITY_MAP))
 
     def crf_bounds(self) -> tuple[int, int]:
         return 0, 63
 
 
-# Same PSNR-YUV as x265 all-intra at CRF q on Kodak (docs/benchmarks.md): crf ~ 4 q - 146 (x265 CRF 36.5, 41.5
-# and 48 matched our CRF 0, 27 and 45); below x265 CRF 36.5 the learned codec cannot follow (clamped to 0).
-_QUALITY_MAP = (4.0, -146.0)
+# x265 all-intra CRF with the same mean PSNR-YUV on Kodak (benchmarks/intra_kodak.py, docs/benchmarks.md) as our
+# CRF 0, 9, ..., 63; x265 above CRF 47 extrapolated. Better quality than x265 CRF 33 is out of reach (CRF 0).
+_QUALITY_MAP = ((33.1, 34.2, 36.0, 39.2, 43.8, 48.9, 52.9, 55.7), (0, 9, 18, 27, 36, 45, 54, 63))
 
 
 def _latent_mask(update: np.ndarray, latent_hw):
