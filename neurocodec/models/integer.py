@@ -48,6 +48,7 @@ __all__ = [
     "IntegerHyperSynthesis",
     "entropy_parameters",
     "crf_level",
+    "crf_blend",
 ]
 
 FRAC = 16  # fractional bits of activations, log-scales and gains
@@ -62,6 +63,15 @@ _EXACT = 1 << 53
 def crf_level(crf: float, levels: int) -> float:
     """Continuous quality level (0 = lowest rate) that a CRF selects: CRF 0 is the top level, 63 the bottom one."""
     return (levels - 1) * (1 - crf / (CRF_COUNT - 1))
+
+
+def crf_blend(crf: float, levels: int) -> tuple[int, int, float]:
+    """The trained levels ``a <= b`` a CRF lies between and the weight ``f`` of ``b`` (a single-rate model: 0, 0, 0)."""
+    if levels == 1:
+        return 0, 0, 0.0
+    pos = crf_level(crf, levels)
+    a = min(int(math.floor(pos)), levels - 2)
+    return a, a + 1, pos - a
 
 
 #: Activations after a layer: none, ReLU, or LeakyReLU with slope LEAKY_SLOPE / 2**16 (CompressAI's models use 0.01).
@@ -126,16 +136,10 @@ def build_tables(model) -> dict[str, torch.Tensor]:
     lg, ilg = model.log_gain.detach().double(), model.log_inv_gain.detach().double()
     log_gain, inv_log_gain = [], []
     for crf in range(CRF_COUNT):
-        if levels == 1:  # a single-rate model: every CRF is that rate
-            log_gain.append(lg[0])
-            inv_log_gain.append(ilg[0])
-            continue
         # Exponential interpolation of adjacent gain vectors (Cui et al., CVPR 2021).
-        pos = crf_level(crf, levels)
-        a = min(int(math.floor(pos)), levels - 2)
-        f = pos - a
-        log_gain.append((1 - f) * lg[a] + f * lg[a + 1])
-        inv_log_gain.append((1 - f) * ilg[a] + f * ilg[a + 1])
+        a, b, f = crf_blend(crf, levels)
+        log_gain.append((1 - f) * lg[a] + f * lg[b])
+        inv_log_gain.append((1 - f) * ilg[a] + f * ilg[b])
     log_gain_t = torch.stack(log_gain)
     t["gain.log"] = torch.round(log_gain_t * (1 << FRAC)).long()
     t["gain.linear"] = torch.round(torch.exp(log_gain_t) * (1 << FRAC)).long()

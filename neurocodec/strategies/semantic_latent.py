@@ -59,14 +59,12 @@ _MAX_PICTURE = 1 << 30
 
 def _lambda(crf: int, lambdas: tuple[float, ...]) -> float:
     """The training lambda at a CRF (geometric interpolation between trained levels)."""
-    from ..models.integer import crf_level
+    from ..models.integer import crf_blend
 
-    if len(lambdas) == 1:
-        return lambdas[0]
-    pos = crf_level(crf, len(lambdas))
-    a = min(int(math.floor(pos)), len(lambdas) - 2)
-    f = pos - a
-    return math.exp((1 - f) * math.log(lambdas[a]) + f * math.log(lambdas[a + 1]))
+    a, b, f = crf_blend(crf, len(lambdas))
+    if a == b:  # a single-rate model
+        return lambdas[a]
+    return math.exp((1 - f) * math.log(lambdas[a]) + f * math.log(lambdas[b]))
 
 
 def _tile_distortion(src: Frame, rec: tuple[np.ndarray, ...], tiles: tuple[int, int]) -> np.ndarray:

@@ -101,10 +101,7 @@ def _interpolate_row(xs: list[float], table: torch.Tensor, x: float) -> torch.Te
     return (1 - f) * table[j - 1] + f * table[j]
 
 
-def _optimizers(model: IntraCodec, lr: float, only_gains: bool = False):
-    if only_gains:
-        for n, p in model.named_parameters():
-            p.requires_grad_(n.startswith("log_") or n.endswith(".quantiles"))
+def _optimizers(model: IntraCodec, lr: float):
     main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles") and p.requires_grad]
     aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
     return torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)
@@ -122,13 +119,17 @@ def train(config: TrainConfig, *, resume: bool = False, sampler: CropSampler | N
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
+    resuming = resume and ckpt_path.exists()
     model = IntraCodec()
-    if config.init and not (resume and ckpt_path.exists()):
+    if config.init and not resuming:
         warm_start(model, config.init)
+    if config.only_gains:
+        for n, p in model.named_parameters():
+            p.requires_grad_(n.startswith("log_") or n.endswith(".quantiles"))
     model = model.to(device)
-    opt, aux_opt = _optimizers(model, config.lr, config.only_gains)
+    opt, aux_opt = _optimizers(model, config.lr)
     step, history = 0, []
-    if resume and ckpt_path.exists():
+    if resuming:
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
