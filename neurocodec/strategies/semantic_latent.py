@@ -41,7 +41,7 @@ import numpy as np
 
 from ..bitstream.chunks import Cursor, encode_varint
 from ..bitstream.ids import STRATEGY_IDS
-from ..errors import NcvFormatError
+from ..errors import NcvFormatError, NeurocodecError
 from ..io.frame import Frame
 from ..models.registry import DEFAULTS, INSTALLED, ModelRef, check_name, check_segment_model
 from .base import DecodeContext, Strategy, StrategySettings, register
@@ -133,6 +133,7 @@ class SemanticLatent(Strategy):
         return self._coders[key]
 
     def _stored_name(self, model: str | None) -> str:
+        """The name :meth:`describe` stores; a weights file is remembered under it for :meth:`weight_hashes`."""
         from ..models.weights import stored_name
 
         name = stored_name(model)
@@ -156,7 +157,6 @@ class SemanticLatent(Strategy):
         if settings.bitrate is not None:
             raise NotImplementedError("semantic_latent has no bitrate mode; use crf (or auto's bitrate mode)")
         coder = self._coder(settings.model, settings.device)
-        self._stored_name(settings.model)
         self._encoded_with = settings.model
         lam = _lambda(crf, coder.model.lambdas)
         t = coder.tables
@@ -273,8 +273,6 @@ class SemanticLatent(Strategy):
         return {"crf": crf, "model": self._stored_name(settings.model), "keyint": settings.keyint}
 
     def reproduce(self, params, width, height, fps):
-        from ..errors import NeurocodecError
-
         try:
             return {"decoder_macs_per_pixel": round(self.decoder_macs_per_pixel(params))}
         except NeurocodecError:  # a model this machine does not have (or a bad name): nothing to derive
