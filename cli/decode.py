@@ -12,13 +12,19 @@ from .common import overwrite_option, quiet_option, show_progress
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("--codec", type=click.Choice(["ffv1", "x264"]), help="For .mkv/.mp4 output (default: ffv1 for mkv, lossless x264 for mp4).")
 @click.option("--crf", type=float, help="x264 quality for .mp4/.mkv output (default: lossless).")
+@click.option("--model-dir", type=click.Path(file_okay=False),
+              help="Folder of weights files (NAME.pt) for models the file names that are not installed.")
+@click.option("--intra-model", metavar="NAME|FILE",
+              help="Intra model for semantic_latent segments: a shipped or compressai: name, or a weights file "
+                   "(its hash must match).")
 @overwrite_option
 @quiet_option
-def command(input, output, codec, crf, overwrite, quiet):
+def command(input, output, codec, crf, model_dir, intra_model, overwrite, quiet):
     """Decode INPUT (.ncv) to OUTPUT (.y4m lossless, .yuv, .mkv or .mp4)."""
     import neurocodec
 
-    report = neurocodec.decode(input, output, overwrite=overwrite, codec=codec, crf=crf, progress=show_progress(quiet))
+    report = neurocodec.decode(input, output, overwrite=overwrite, codec=codec, crf=crf, progress=show_progress(quiet),
+                               model_dir=model_dir, intra_model=intra_model)
     if not quiet:
         click.echo(f"{output}: {report.frames} frames, {report.width}x{report.height} @ {report.fps} fps")
 

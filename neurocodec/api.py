@@ -100,14 +100,20 @@ def decode(
     codec: str | None = None,
     crf: float | None = None,
     progress: Progress = False,
+    model_dir: str | os.PathLike | None = None,
+    intra_model: str | os.PathLike | None = None,
 ) -> DecodeReport:
     """Decode a ``.ncv`` file to ``.y4m`` (lossless), ``.yuv``, ``.mkv`` (FFV1) or ``.mp4`` (x264).
 
     Args:
         codec: For mkv/mp4: ``ffv1`` or ``x264``.
         crf: For x264 output: quality (None: lossless).
+        model_dir: Folder of weights files (``NAME.pt``) for models the file names
+            that are not installed (a file names models, never paths).
+        intra_model: Intra model for ``semantic_latent`` segments: a shipped or
+            ``compressai:`` name, or a weights file; checked against the recorded hash.
     """
-    agent = DecodingAgent(src)
+    agent = DecodingAgent(src, model_dir=model_dir, intra_model=intra_model)
     bar = _progress(progress, "decode")
     try:
         return agent.decode_to(dst, overwrite=overwrite, codec=codec, crf=crf, progress=bar)
@@ -116,9 +122,17 @@ def decode(
             bar.close()
 
 
-def open(path: str | os.PathLike) -> DecodingAgent:  # noqa: A001 - mirrors av.open
-    """Open a ``.ncv`` file; ``.frames()`` iterates decoded frames, ``.header`` describes the stream."""
-    return DecodingAgent(path)
+def open(  # noqa: A001 - mirrors av.open
+    path: str | os.PathLike,
+    *,
+    model_dir: str | os.PathLike | None = None,
+    intra_model: str | os.PathLike | None = None,
+) -> DecodingAgent:
+    """Open a ``.ncv`` file; ``.frames()`` iterates decoded frames, ``.header`` describes the stream.
+
+    ``model_dir`` and ``intra_model`` are as for :func:`decode`.
+    """
+    return DecodingAgent(path, model_dir=model_dir, intra_model=intra_model)
 
 
 def info(path: str | os.PathLike) -> dict[str, Any]:

@@ -73,4 +73,4 @@ class NcvFormatError(NeurocodecError, ValueError):
 
 
 class ModelMismatchError(NcvFormatError):
-    """A segment needs model weights whose hash differs from the installed ones."""
+    """A segment needs model weights that are not available: none by its name, or of another hash."""

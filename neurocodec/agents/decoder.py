@@ -1,8 +1,12 @@
 """The decoding agent: ``.ncv`` -> validated segments -> strategy decoders -> frames.
 
-Light by design: it holds one segment at a time, imports only what the
-segments in the file need, and checks every segment's strategy and model
-weights before decoding it.
+Before the first frame is decoded the whole file is checked: every chunk
+and the index, every segment's strategy and params, and the model weights
+each segment names (by name only, looked up in the installed models or
+where the user points; see :mod:`neurocodec.models.registry`) against the
+hashes it recorded. A corrupt or hostile file is refused in milliseconds,
+not after decoding part of it. Light by design: it holds one segment's
+payload at a time and imports only what the segments in the file need.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from ..bitstream.container import NcvHeader, NcvReader, SegmentInfo
 from ..errors import ModelMismatchError, NcvFormatError, UnknownStrategyError
 from ..io.frame import ColorInfo, Frame, VideoInfo, crop
 from ..io.readers import VideoSource
-from ..strategies.base import DecodeContext, get_strategy_by_id
+from ..strategies.base import DecodeContext, Strategy, get_strategy_by_id
 
 __all__ = ["DecodingAgent", "NcvSource", "DecodeReport", "describe"]
 
@@ -46,41 +50,80 @@ class DecodingAgent:
 
     Args:
         path: The bitstream.
+        model_dir: A folder of model weights files (``NAME.pt``) for segments
+            naming models that are not installed (trusted: the user's choice).
+        intra_model: The intra model for ``semantic_latent`` segments: a
+            shipped or ``compressai:`` name, or a weights file (trusted). The
+            segment's recorded hash must still match.
 
     Raises:
         NcvFormatError: The file is not a valid ``.ncv`` (raised on open for
-            header problems, while iterating for segment problems).
+            header problems; by :meth:`check`, and so before the first frame,
+            for everything else).
+        SettingsError: ``model_dir`` or ``intra_model`` does not exist.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        model_dir: str | os.PathLike | None = None,
+        intra_model: str | os.PathLike | None = None,
+    ):
+        from ..models.registry import ModelRegistry
+
         self.path = str(path)
+        self.models = ModelRegistry(model_dir, intra_model)
         with NcvReader(self.path) as reader:
             self.header = reader.header
             self.version = reader.version
         self.info = _video_info(self.header)
 
     def segments(self) -> list[SegmentInfo]:
-        """Validate the whole file and list its segments."""
+        """Validate the whole container and list its segments."""
         with NcvReader(self.path) as reader:
             return reader.segments()
 
-    def frames(self) -> Iterator[Frame]:
-        """Yield every frame in display order, at the stream's true size."""
-        h = self.header
+    def check(self) -> list[SegmentInfo]:
+        """Everything :meth:`frames` checks before decoding, decoding nothing; returns the segments."""
         with NcvReader(self.path) as reader:
-            for seg in reader.iter_segments():
-                strategy = self._strategy_for(seg)
-                payload = reader.payload(seg)
-                ctx = DecodeContext(h.width + h.width % 2, h.height + h.height % 2, seg.frame_count, seg.params)
-                try:
-                    for frame in strategy.decode(payload, ctx):
-                        yield crop(frame, h.width, h.height)
-                except NcvFormatError as exc:
-                    raise NcvFormatError(
-                        f"segment {seg.index}: {exc.reason}", offset=seg.payload_offset, path=self.path
-                    ) from None
+            return [seg for seg, _, _ in self._plan(reader)]
 
-    def _strategy_for(self, seg: SegmentInfo):
+    def frames(self) -> Iterator[Frame]:
+        """Yield every frame in display order, at the stream's true size (the whole file is checked first)."""
+        with NcvReader(self.path) as reader:
+            yield from self._decode(reader, self._plan(reader))
+
+    def _plan(self, reader: NcvReader) -> list[tuple[SegmentInfo, Strategy, DecodeContext]]:
+        """Check the whole file (chunks, index, strategies, params, model weights) before anything is decoded."""
+        h = self.header
+        plan = []
+        for seg in reader.segments():
+            strategy = self._strategy_for(seg)
+            ctx = DecodeContext(h.width + h.width % 2, h.height + h.height % 2, seg.frame_count, seg.params,
+                                models=self.models, weight_hashes=seg.weight_hashes)
+            try:
+                strategy.validate_params(seg.params, ctx)
+            except NcvFormatError as exc:
+                raise self._segment_error(seg, exc, seg.chunk_offset) from None
+            plan.append((seg, strategy, ctx))
+        return plan
+
+    def _decode(self, reader: NcvReader, plan) -> Iterator[Frame]:
+        h = self.header
+        for seg, strategy, ctx in plan:
+            payload = reader.payload(seg)
+            try:
+                for frame in strategy.decode(payload, ctx):
+                    yield crop(frame, h.width, h.height)
+            except NcvFormatError as exc:
+                raise self._segment_error(seg, exc, seg.payload_offset) from None
+
+    def _segment_error(self, seg: SegmentInfo, exc: NcvFormatError, offset: int) -> NcvFormatError:
+        cls = ModelMismatchError if isinstance(exc, ModelMismatchError) else NcvFormatError
+        return cls(f"segment {seg.index} ({seg.strategy}): {exc.reason}", offset=offset, path=self.path)
+
+    def _strategy_for(self, seg: SegmentInfo) -> Strategy:
         try:
             strategy = get_strategy_by_id(seg.strategy_id)
         except UnknownStrategyError:
@@ -94,15 +137,6 @@ class DecodingAgent:
             raise NcvFormatError(
                 f"segment {seg.index}: strategy id {seg.strategy_id} is {strategy.name!r} here "
                 f"but the file names {seg.strategy!r}",
-                offset=seg.chunk_offset,
-                path=self.path,
-            )
-        have = strategy.weight_hashes(seg.params)
-        if tuple(seg.weight_hashes) != tuple(have):
-            want = ", ".join(x.hex()[:16] for x in seg.weight_hashes) or "none"
-            raise ModelMismatchError(
-                f"segment {seg.index} ({seg.strategy}) was coded with model weights {want}; "
-                f"the installed ones are {', '.join(x.hex()[:16] for x in have) or 'none'}",
                 offset=seg.chunk_offset,
                 path=self.path,
             )
@@ -120,12 +154,14 @@ class DecodingAgent:
         """Decode to a video file (y4m, yuv, mkv, mp4), written atomically."""
         from ..io.writers import open_writer
 
-        with open_writer(dst, self.info, overwrite=overwrite, codec=codec, crf=crf) as writer:
-            for frame in self.frames():
-                writer.write(frame)
-                if progress:
-                    progress(writer.frames_written, self.header.frame_count)
-            n = writer.frames_written
+        with NcvReader(self.path) as reader:
+            plan = self._plan(reader)  # a bad file is refused before the output is created
+            with open_writer(dst, self.info, overwrite=overwrite, codec=codec, crf=crf) as writer:
+                for frame in self._decode(reader, plan):
+                    writer.write(frame)
+                    if progress:
+                        progress(writer.frames_written, self.header.frame_count)
+                n = writer.frames_written
         fps = self.header.fps
         return DecodeReport(str(dst), n, self.header.width, self.header.height, f"{fps.numerator}/{fps.denominator}")
 

@@ -26,6 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import registry
+
 __all__ = ["EnhanceNet", "planes_to_input", "output_to_planes", "macs_per_pixel", "adaptation_parameters", "load_enhance"]
 
 
@@ -104,14 +106,27 @@ def macs_per_pixel(net: EnhanceNet, luma_size: tuple[int, int] = (128, 128)) -> 
 
 
 #: Shipped enhancement weights (package data in neurocodec/weights/).
-SHIPPED = {"enhance_yuv420": "enhance_yuv420.pt"}
-DEFAULT = "enhance_yuv420"
+SHIPPED = registry.SHIPPED["enhance"]
+DEFAULT = registry.DEFAULTS["enhance"]
 
 
-def load_enhance(name_or_path: str | None = None) -> tuple[EnhanceNet, bytes, str]:
-    """A shipped name or weights file -> (network in eval mode, sha256 of the file, resolved path)."""
+def load_enhance(
+    name_or_path: str | None = None, *, expect_sha256: bytes | None = None
+) -> tuple[EnhanceNet, bytes, str]:
+    """A shipped name or a weights file the user gave -> (network in eval mode, sha256 of the file, resolved path).
+
+    The file is hashed, and compared with ``expect_sha256`` when given,
+    before it is unpickled. Names read from a bitstream go through
+    :mod:`neurocodec.models.registry` first.
+
+    Raises:
+        ModelMismatchError: the file's hash is not ``expect_sha256``.
+        NeurocodecError: no such file, or not an enhancement weights file.
+    """
     import os
     from pathlib import Path
+
+    from ..errors import ModelMismatchError, NeurocodecError
 
     name = name_or_path or DEFAULT
     if name in SHIPPED:
@@ -121,22 +136,25 @@ def load_enhance(name_or_path: str | None = None) -> tuple[EnhanceNet, bytes, st
     else:
         path = Path(name)
     if not path.is_file():
-        from ..errors import NeurocodecError
-
         raise NeurocodecError(f"{name}: no such enhancement weights file (shipped: {', '.join(SHIPPED)})")
+    path = path.resolve()
     st = os.stat(path)
-    return _load_cached(str(path.resolve()), st.st_size, st.st_mtime_ns)
+    sha = registry.file_sha256(path)
+    if expect_sha256 is not None and sha != expect_sha256:
+        raise ModelMismatchError(
+            f"{path}: enhancement weights sha256 {sha.hex()} but the bitstream needs {expect_sha256.hex()}; "
+            "decode with the weights it was made with"
+        )
+    return _load_cached(str(path), st.st_size, st.st_mtime_ns, sha)
 
 
 @lru_cache(maxsize=4)
-def _load_cached(path: str, size: int, mtime_ns: int) -> tuple[EnhanceNet, bytes, str]:
-    import hashlib
+def _load_cached(path: str, size: int, mtime_ns: int, sha256: bytes) -> tuple[EnhanceNet, bytes, str]:
     import io
-    from pathlib import Path
 
     from ..errors import NeurocodecError
 
-    data = Path(path).read_bytes()
+    data = registry.read_verified(path, sha256)  # the bytes unpickled are the bytes whose hash was checked
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -149,4 +167,4 @@ def _load_cached(path: str, size: int, mtime_ns: int) -> tuple[EnhanceNet, bytes
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    return net, hashlib.sha256(data).digest(), path
+    return net, sha256, path

@@ -10,7 +10,10 @@ no code runs on load) holding::
     trained  how it was trained (steps, data, device, seconds)
 
 Its SHA-256 is what a bitstream records; a decoder holding other weights
-refuses the segment (:class:`~neurocodec.errors.ModelMismatchError`).
+refuses the segment (:class:`~neurocodec.errors.ModelMismatchError`), and
+the hash is checked before ``torch.load`` sees the bytes. The functions here
+take names or paths from the user; names read from a bitstream go through
+:mod:`neurocodec.models.registry` first.
 """
 
 from __future__ import annotations
@@ -26,14 +29,16 @@ from typing import Any
 import torch
 
 from ..errors import ModelMismatchError, NeurocodecError
+from . import registry
 
-__all__ = ["FORMAT", "SHIPPED", "LoadedIntra", "pack_weights", "load_intra", "resolve_weights", "check_model_name", "sha256_file"]
+__all__ = ["FORMAT", "SHIPPED", "LoadedIntra", "pack_weights", "load_intra", "resolve_weights", "check_model_name",
+           "stored_name", "sha256_file"]
 
 FORMAT = "neurocodec.intra/3"
 _READABLE = (FORMAT, "neurocodec.intra/2")  # format 2 stored the number of levels instead of their lambdas
 #: Shipped weights (package data in neurocodec/weights/), by the name the CLI and bitstream use.
-SHIPPED = {"intra_yuv420": "intra_yuv420.pt"}
-DEFAULT = "intra_yuv420"
+SHIPPED = registry.SHIPPED["intra"]
+DEFAULT = registry.DEFAULTS["intra"]
 #: Format-2 files hold "levels": the first that many of these lambdas.
 _LEGACY_LAMBDAS = (0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18)
 
@@ -82,7 +87,7 @@ def sha256_file(path: str | os.PathLike) -> bytes:
 
 
 def resolve_weights(name_or_path: str | os.PathLike | None) -> Path:
-    """A shipped weights name (``intra_yuv420``) or a file path -> the file's path."""
+    """A shipped weights name (``intra_yuv420``) or a file path the user gave -> the file's path."""
     name = str(name_or_path or DEFAULT)
     if name in SHIPPED:
         from importlib.resources import files
@@ -94,35 +99,57 @@ def resolve_weights(name_or_path: str | os.PathLike | None) -> Path:
     return path
 
 
+def stored_name(name_or_path: str | os.PathLike | None) -> str:
+    """The model name a bitstream stores for an encoder's intra model, never a path.
+
+    Shipped and pretrained names as they are; a weights file by its stem
+    (a decoder finds it through :mod:`.registry`, by name and hash).
+    """
+    name = str(name_or_path or DEFAULT)
+    if name in SHIPPED or name.startswith("compressai:"):
+        return name
+    return registry.name_for_file(name)
+
+
 def check_model_name(name: str) -> None:
-    """Fail early (one clear error) on a model name that cannot be loaded; downloads nothing."""
+    """Fail early (one clear error) on a model name that cannot be loaded or stored; downloads nothing."""
     if str(name).startswith("compressai:"):
         from .pretrained import parse_name
 
         parse_name(str(name))
     else:
         resolve_weights(name)
+        stored_name(name)
 
 
 def load_intra(name_or_path: str | os.PathLike | None = None, *, expect_sha256: bytes | None = None) -> LoadedIntra:
     """Load an intra model, optionally checking that it is the one a bitstream was made with.
 
+    A file is hashed and compared with ``expect_sha256`` before it is
+    unpickled; a CompressAI model's identity is derived on load, so it is
+    compared after.
+
     Raises:
-        ModelMismatchError: the file's hash is not ``expect_sha256``.
+        ModelMismatchError: the weights' hash is not ``expect_sha256``.
         NeurocodecError: the file is not a neurocodec intra weights file.
     """
     if str(name_or_path or "").startswith("compressai:"):
         loaded = _load_pretrained_cached(str(name_or_path))
-    else:
-        path = resolve_weights(name_or_path).resolve()
-        st = path.stat()
-        loaded = _load_cached(str(path), st.st_size, st.st_mtime_ns)
-    if expect_sha256 is not None and loaded.sha256 != expect_sha256:
+        _check_hash(str(name_or_path), loaded.sha256, expect_sha256)
+        return loaded
+    path = resolve_weights(name_or_path).resolve()
+    st = path.stat()
+    sha = registry.file_sha256(path)
+    _check_hash(str(path), sha, expect_sha256)
+    return _load_cached(str(path), st.st_size, st.st_mtime_ns, sha)
+
+
+def _check_hash(where: str, sha: bytes, expect: bytes | None) -> None:
+    if expect is not None and sha != expect:
         raise ModelMismatchError(
-            f"{loaded.path or name_or_path}: weights sha256 {loaded.sha256.hex()[:16]}... but the bitstream needs "
-            f"{expect_sha256.hex()[:16]}...; decode with the weights it was made with"
+            f"{where}: weights sha256 {sha.hex()} but the bitstream needs {expect.hex()}; "
+            "decode with the weights it was made with"
         )
-    return loaded
 
 
 def _float_hyper_synthesis(model, tables: dict[str, torch.Tensor]) -> None:
@@ -148,10 +175,10 @@ def _load_pretrained_cached(name: str) -> LoadedIntra:
 
 
 @lru_cache(maxsize=4)  # keyed by size and mtime too, so a rewritten file is reloaded
-def _load_cached(path: str, size: int, mtime_ns: int) -> LoadedIntra:
+def _load_cached(path: str, size: int, mtime_ns: int, sha256: bytes) -> LoadedIntra:
     from .intra import IntraCodec
 
-    data = Path(path).read_bytes()
+    data = registry.read_verified(path, sha256)  # the bytes unpickled are the bytes whose hash was checked
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -171,4 +198,4 @@ def _load_cached(path: str, size: int, mtime_ns: int) -> LoadedIntra:
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    return LoadedIntra(model, state["tables"], hashlib.sha256(data).digest(), Path(path), state.get("trained", {}))
+    return LoadedIntra(model, state["tables"], sha256, Path(path), state.get("trained", {}))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..bitstream.ids import MAX_STRATEGY_ID, PRIVATE_ID_MIN, STRATEGY_IDS
-from ..errors import SettingsError, UnknownStrategyError
+from ..errors import ModelMismatchError, SettingsError, UnknownStrategyError
 from ..io.frame import Frame
 
 __all__ = [
@@ -75,12 +75,19 @@ class StrategySettings:
 
 @dataclass(frozen=True)
 class DecodeContext:
-    """What a strategy's decoder is told about the segment it decodes."""
+    """What a strategy's decoder is told about the segment it decodes.
+
+    ``models`` is where the model names in ``params`` are looked up (a
+    :class:`~neurocodec.models.registry.ModelRegistry`; None: the installed
+    models only) and ``weight_hashes`` what the segment recorded.
+    """
 
     width: int
     height: int
     frame_count: int
     params: dict[str, Any]
+    models: Any = None
+    weight_hashes: tuple[bytes, ...] = ()
 
 
 class Strategy(ABC):
@@ -146,6 +153,20 @@ class Strategy(ABC):
     def weight_hashes(self, params: dict[str, Any] | None = None) -> tuple[bytes, ...]:
         """SHA-256 of each weights file the decoder needs (none for classical codecs)."""
         return ()
+
+    def validate_params(self, params: dict[str, Any], ctx: DecodeContext) -> None:
+        """Check a segment before any frame of its file is decoded; raise NcvFormatError (or ModelMismatchError).
+
+        Must be cheap and open nothing that ``params`` names. The default
+        accepts any params (:meth:`decode` still checks what it reads) and
+        compares :meth:`weight_hashes` with the hashes the segment recorded;
+        an override that does not check the weights itself calls ``super().validate_params``.
+        """
+        have = tuple(self.weight_hashes(params))
+        if have != tuple(ctx.weight_hashes):
+            want = ", ".join(h.hex() for h in ctx.weight_hashes) or "none"
+            got = ", ".join(h.hex() for h in have) or "none"
+            raise ModelMismatchError(f"was coded with model weights {want}; the installed ones are {got}")
 
 
 _REGISTRY: dict[str, type[Strategy]] = {}

@@ -38,8 +38,9 @@ import numpy as np
 
 from ..bitstream.chunks import Cursor, encode_varint
 from ..bitstream.ids import STRATEGY_IDS
-from ..errors import SettingsError
+from ..errors import NcvFormatError, NeurocodecError, SettingsError
 from ..io.frame import Frame
+from ..models.registry import DEFAULTS, INSTALLED, check_name, check_segment_model
 from .base import DecodeContext, Strategy, StrategySettings, get_strategy, register
 from .layered import SvtAv1Knob, format_preset, parse_preset, read_header
 
@@ -181,10 +182,16 @@ class Hybrid(SvtAv1Knob, Strategy):
     name = "hybrid"
     id = STRATEGY_IDS["hybrid"]
 
-    def _net(self, model: str | None = None):
+    def _net(self, model: str | None = None, expect_sha256: bytes | None = None):
+        """The enhancement network of a shipped name or a trusted weights file (hash checked before loading)."""
         from ..models.enhance import load_enhance
 
-        return load_enhance(model)
+        return load_enhance(model, expect_sha256=expect_sha256)
+
+    def _ref(self, params: dict[str, Any] | None, models=None):
+        """The weights a segment's params name, found by name only (installed, or where ``models`` says)."""
+        name = check_name((params or {}).get("model", DEFAULTS["enhance"]), "enhance")
+        return (models or INSTALLED).resolve("enhance", name)
 
     def _base_settings(self, p: HybridPreset, settings: StrategySettings) -> StrategySettings:
         return replace(settings, preset=p.base_preset)
@@ -264,7 +271,8 @@ class Hybrid(SvtAv1Knob, Strategy):
     def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
         from ..io.resize import resize_frame
 
-        net, _, _ = self._net(ctx.params.get("model"))
+        expect = ctx.weight_hashes[0] if ctx.weight_hashes else None
+        net, _, _ = self._net(str(self._ref(ctx.params, ctx.models).path), expect)
         base, bw, bh, sidx, kind, deltas, base_payload = self._parse(payload, net)
         net = _adapted(net, deltas)
         base_ctx = DecodeContext(bw, bh, ctx.frame_count, {})
@@ -288,7 +296,7 @@ class Hybrid(SvtAv1Knob, Strategy):
         p = HybridPreset.parse(settings.preset)
         get_strategy(p.base).describe(self._base_settings(p, settings), *scaled_size(width, height, p.scale), fps)  # validates
         # Kept small (stored in every segment): the base encoder's options follow from these (see reproduce()).
-        return {"preset": str(p), "crf": settings.crf, "model": "enhance_yuv420"}
+        return {"preset": str(p), "crf": settings.crf, "model": DEFAULTS["enhance"]}
 
     def reproduce(self, params, width, height, fps):
         from ..io.resize import scaled_size
@@ -297,18 +305,36 @@ class Hybrid(SvtAv1Knob, Strategy):
         base = get_strategy(p.base)
         bw, bh = scaled_size(width, height, p.scale)
         bs = StrategySettings(crf=params.get("crf"), preset=p.base_preset)
-        return {"base": base.describe(bs, bw, bh, fps) | base.reproduce(base.describe(bs, bw, bh, fps), bw, bh, fps),
-                "base_size": [bw, bh], "decoder_macs_per_pixel": round(self.decoder_macs_per_pixel(params))}
+        out = {"base": base.describe(bs, bw, bh, fps) | base.reproduce(base.describe(bs, bw, bh, fps), bw, bh, fps),
+               "base_size": [bw, bh]}
+        try:
+            out["decoder_macs_per_pixel"] = round(self.decoder_macs_per_pixel(params))
+        except NeurocodecError:  # a model this machine does not have (or a bad name): nothing to derive
+            pass
+        return out
+
+    def validate_params(self, params: dict[str, Any], ctx: DecodeContext) -> None:
+        preset = params.get("preset")
+        if preset is not None and not isinstance(preset, str):
+            raise NcvFormatError(f"hybrid preset {preset!r} is not text")
+        try:
+            HybridPreset.parse(preset)
+        except SettingsError as exc:
+            raise NcvFormatError(f"hybrid preset: {exc}") from None
+        crf = params.get("crf")
+        if crf is not None and (type(crf) not in (int, float) or not 0 <= crf <= 63):
+            raise NcvFormatError(f"hybrid crf {crf!r} is not a number in 0..63")
+        check_segment_model("enhance", params, ctx)
 
     def weight_hashes(self, params: dict[str, Any] | None = None) -> tuple[bytes, ...]:
-        return (self._net((params or {}).get("model"))[1],)
+        return (self._ref(params).sha256(),)
 
     def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
         from ..models.enhance import macs_per_pixel
 
         # Plus the bicubic upscale of a reduced base: 4 taps x 2 passes per sample, 1.5 samples per pixel.
         scale = HybridPreset.parse((params or {}).get("preset")).scale
-        return macs_per_pixel(self._net((params or {}).get("model"))[0]) + (12.0 if scale != 1.0 else 0.0)
+        return macs_per_pixel(self._net(str(self._ref(params).path))[0]) + (12.0 if scale != 1.0 else 0.0)
 
     # -- scene-adaptive hooks -----------------------------------------------------------
 

@@ -32,15 +32,18 @@ from __future__ import annotations
 # torch is imported inside functions: importing the strategy registry must stay light.
 
 import math
+import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..bitstream.chunks import Cursor, encode_varint
 from ..bitstream.ids import STRATEGY_IDS
-from ..errors import NcvFormatError
+from ..errors import NcvFormatError, NeurocodecError
 from ..io.frame import Frame
+from ..models.registry import DEFAULTS, INSTALLED, ModelRef, check_name, check_segment_model
 from .base import DecodeContext, Strategy, StrategySettings, register
 
 if TYPE_CHECKING:
@@ -112,17 +115,38 @@ class SemanticLatent(Strategy):
     rd_crf_range = (0, 63)  # benchmark sweep: every trained level
 
     def __init__(self) -> None:
-        self._coders: dict[tuple[str, str], Any] = {}
+        self._coders: dict[tuple[bytes, str], Any] = {}
+        # Weights files this instance encoded with, by the name stored for them (the encoder's own
+        # measurements and hashes use them; a decoder finds them only through its ModelRegistry).
+        self._user_files: dict[str, str] = {}
+        self._encoded_with: str | None = None
 
-    def _coder(self, model: str | None, device: str = "cpu"):
-        """The intra coder for a model name or file; the decoder always runs on the CPU."""
+    def _coder(self, model: str | os.PathLike | None, device: str = "cpu", expect_sha256: bytes | None = None):
+        """The intra coder for a shipped or pretrained name or a trusted weights file; decoding runs on the CPU."""
         from ..models.coder import IntraCoder
-        from ..models.weights import DEFAULT, load_intra
+        from ..models.weights import load_intra
 
-        key = (model or DEFAULT, device)
+        loaded = load_intra(model, expect_sha256=expect_sha256)  # hash checked before the file is unpickled
+        key = (loaded.sha256, device)
         if key not in self._coders:
-            self._coders[key] = IntraCoder(load_intra(key[0]), device)
+            self._coders[key] = IntraCoder(loaded, device)
         return self._coders[key]
+
+    def _stored_name(self, model: str | None) -> str:
+        """The name :meth:`describe` stores; a weights file is remembered under it for :meth:`weight_hashes`."""
+        from ..models.weights import stored_name
+
+        name = stored_name(model)
+        if model is not None and name != model:
+            self._user_files[name] = str(model)
+        return name
+
+    def _encoder_ref(self, params: dict[str, Any] | None):
+        """The weights a segment's params name, as the encoder sees them: installed, or a file it encoded with."""
+        name = check_name((params or {}).get("model", DEFAULTS["intra"]))
+        if name in self._user_files:
+            return ModelRef("intra", name, Path(self._user_files[name]))
+        return INSTALLED.resolve("intra", name)
 
     # -- encoder -------------------------------------------------------------------
 
@@ -133,6 +157,7 @@ class SemanticLatent(Strategy):
         if settings.bitrate is not None:
             raise NotImplementedError("semantic_latent has no bitrate mode; use crf (or auto's bitrate mode)")
         coder = self._coder(settings.model, settings.device)
+        self._encoded_with = settings.model
         lam = _lambda(crf, coder.model.lambdas)
         t = coder.tables
         cdf_rows = t["y.cdf_length"]
@@ -196,7 +221,7 @@ class SemanticLatent(Strategy):
         count = cur.varint("frame count", ctx.frame_count)
         if count != ctx.frame_count:
             raise cur.error(f"semantic_latent payload holds {count} frames, the segment {ctx.frame_count}")
-        coder = self._coder(ctx.params.get("model"))
+        coder = self._decoder(ctx)
         h, w = ctx.height, ctx.width
         tiles = (math.ceil(h / _TILE_PX), math.ceil(w / _TILE_PX))
         ntiles = tiles[0] * tiles[1]
@@ -225,27 +250,43 @@ class SemanticLatent(Strategy):
         if cur.remaining:
             raise NcvFormatError(f"semantic_latent payload has {cur.remaining} trailing bytes")
 
+    def _decoder(self, ctx: DecodeContext):
+        if "model" not in ctx.params and self._encoded_with is not None:
+            return self._coder(self._encoded_with)  # the encoder measuring its own payload (no params yet)
+        ref = (ctx.models or INSTALLED).resolve("intra", check_name(ctx.params.get("model", DEFAULTS["intra"])))
+        expect = ctx.weight_hashes[0] if ctx.weight_hashes else None
+        return self._coder(ref.path if ref.path is not None else ref.name, expect_sha256=expect)
+
+    def validate_params(self, params: dict[str, Any], ctx: DecodeContext) -> None:
+        crf = params.get("crf", self.default_crf)
+        if type(crf) is not int or not 0 <= crf <= 63:
+            raise NcvFormatError(f"semantic_latent crf {crf!r} is not an integer in 0..63")
+        keyint = params.get("keyint")
+        if keyint is not None and (type(keyint) is not int or not 1 <= keyint <= 10_000):
+            raise NcvFormatError(f"semantic_latent keyint {keyint!r} is not an integer in 1..10000")
+        check_segment_model("intra", params, ctx)
+
     # -- description -----------------------------------------------------------------
 
     def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
-        from ..models.weights import DEFAULT
-
         crf = int(round(settings.crf if settings.crf is not None else self.default_crf))
-        return {"crf": crf, "model": settings.model or DEFAULT, "keyint": settings.keyint}
+        return {"crf": crf, "model": self._stored_name(settings.model), "keyint": settings.keyint}
 
     def reproduce(self, params, width, height, fps):
-        return {"decoder_macs_per_pixel": round(self.decoder_macs_per_pixel(params))}
+        try:
+            return {"decoder_macs_per_pixel": round(self.decoder_macs_per_pixel(params))}
+        except NeurocodecError:  # a model this machine does not have (or a bad name): nothing to derive
+            return {}
 
     def weight_hashes(self, params: dict[str, Any] | None = None) -> tuple[bytes, ...]:
-        from ..models.weights import load_intra
-
-        return (load_intra((params or {}).get("model")).sha256,)
+        return (self._encoder_ref(params).sha256(),)
 
     def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
         from ..models.intra import decoder_macs_per_pixel
         from ..models.weights import load_intra
 
-        return decoder_macs_per_pixel(load_intra((params or {}).get("model")).model)
+        ref = self._encoder_ref(params)
+        return decoder_macs_per_pixel(load_intra(ref.path if ref.path is not None else ref.name).model)
 
     # -- scene-adaptive hooks ------------------------------------------------------------
 
