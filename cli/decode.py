@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import overwrite_option, quiet_option, show_progress
+from .common import overwrite_option, progress_option, quiet_option, show_progress
 
 
 @click.command("decode")
@@ -14,11 +14,12 @@ from .common import overwrite_option, quiet_option, show_progress
 @click.option("--crf", type=float, help="x264 quality for .mp4/.mkv output (default: lossless).")
 @overwrite_option
 @quiet_option
-def command(input, output, codec, crf, overwrite, quiet):
+@progress_option
+def command(input, output, codec, crf, overwrite, quiet, progress):
     """Decode INPUT (.ncv) to OUTPUT (.y4m lossless, .yuv, .mkv or .mp4)."""
     import neurocodec
 
-    report = neurocodec.decode(input, output, overwrite=overwrite, codec=codec, crf=crf, progress=show_progress(quiet))
+    report = neurocodec.decode(input, output, overwrite=overwrite, codec=codec, crf=crf, progress=show_progress(quiet, progress))
     if not quiet:
         click.echo(f"{output}: {report.frames} frames, {report.width}x{report.height} @ {report.fps} fps")
 
