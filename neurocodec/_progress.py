@@ -64,8 +64,10 @@ def _clock(seconds: float) -> str:
 class StderrProgress:
     """Callable ``(done, total_or_None)`` redrawing one stderr line: label, bar, count, rate and ETA.
 
-    The rate is measured from the first count of a stage; a count that goes
-    back (a new stage starting from zero) starts measuring again. Redraws are
+    The rate is measured from the first advance of a stage, so that start-up
+    time (workers starting, the first trial encodes) does not distort it; a
+    count that goes back (a new stage starting from zero) starts measuring
+    again. Redraws are
     limited to one every ``interval`` seconds, except the last of a stage. A
     log record written to the same stream (by a handler of the root logger)
     starts on a line of its own; the next redraw follows it.
@@ -86,7 +88,8 @@ class StderrProgress:
         self._breaker: _LineBreak | None = None
         self._width = 0
         self._last_draw = float("-inf")
-        self._start: tuple[float, int] | None = None
+        self._first = 0  # the stage's first count
+        self._start: tuple[float, int] | None = None  # time and count of its first advance
         self._last: tuple[int, int | None] | None = None
         self._stale = False
 
@@ -98,7 +101,9 @@ class StderrProgress:
 
     def __call__(self, done: int, total: int | None) -> None:
         now = time.perf_counter()
-        if self._start is None or (self._last is not None and done < self._last[0]):
+        if self._last is None or done < self._last[0]:
+            self._first, self._start = done, None
+        elif self._start is None and done > self._first:
             self._start = (now, done)
         self._last = (done, total)
         if now - self._last_draw >= self.interval or (total is not None and done >= total):
@@ -107,6 +112,8 @@ class StderrProgress:
             self._stale = True
 
     def _rate(self, done: int) -> float | None:
+        if self._start is None:
+            return None
         t0, d0 = self._start
         elapsed = time.perf_counter() - t0
         return (done - d0) / elapsed if done > d0 and elapsed > 0 else None

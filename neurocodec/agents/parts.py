@@ -84,6 +84,6 @@ class PartStore:
     def abandon(self) -> None:
         """After a failed encode: keep the store if ``--resume`` can use it (and say so), else remove it."""
         if self.finished():
-            log.warning("finished scenes kept in %s/: rerun with --resume", self.dir)
+            log.error("finished scenes kept in %s/: rerun with --resume", self.dir)  # shown with -q too
         else:
             self.remove()
