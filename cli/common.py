@@ -43,13 +43,14 @@ overwrite_option = click.option("-y", "--overwrite", is_flag=True, help="Replace
 quiet_option = click.option("-q", "--quiet", is_flag=True, callback=_quiet,
                             help="Print nothing but errors (no progress, summary, warnings or encoder banners).")
 progress_option = click.option("--progress/--no-progress", default=None,
-                               help="Progress line on stderr: frames, fps, ETA (default: when stderr is a terminal and not -q).")
+                               help="Progress line on stderr: frames, fps, ETA "
+                                    "(default: when stderr is a terminal and not -q).")
 size_option = click.option("--size", metavar="WxH", help="Frame size of raw .yuv input.")
 fps_option = click.option("--fps", metavar="RATE", help="Frame rate (e.g. 25, 29.97, 30000/1001); required for raw .yuv.")
 
 
 def show_progress(quiet: bool, progress: bool | None = None) -> bool:
-    """An explicit ``--progress``/``--no-progress`` wins; by default progress goes to stderr when a person watches it."""
+    """An explicit ``--progress``/``--no-progress`` wins; by default progress shows when a person watches stderr."""
     if progress is not None:
         return progress
     return not quiet and sys.stderr.isatty()

@@ -19,7 +19,8 @@ def command(input, output, codec, crf, overwrite, quiet, progress):
     """Decode INPUT (.ncv) to OUTPUT (.y4m lossless, .yuv, .mkv or .mp4)."""
     import neurocodec
 
-    report = neurocodec.decode(input, output, overwrite=overwrite, codec=codec, crf=crf, progress=show_progress(quiet, progress))
+    report = neurocodec.decode(input, output, overwrite=overwrite, codec=codec, crf=crf,
+                               progress=show_progress(quiet, progress))
     if not quiet:
         click.echo(f"{output}: {report.frames} frames, {report.width}x{report.height} @ {report.fps} fps")
 

@@ -73,6 +73,8 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def _set_pdeathsig() -> None:
+    # The signal comes when the *thread* that started this worker ends. Pools start workers from the
+    # submitting thread or from the executor's manager thread, and both outlive their workers.
     import ctypes
     import signal
 

@@ -40,7 +40,8 @@ def _descendants(roots: set[int]) -> dict[int, int]:
     found: dict[int, int] = {}
     frontier = set(roots)
     while frontier:
-        frontier = {pid for pid, (ppid, state, _) in table.items() if ppid in frontier and state != "Z" and pid not in found}
+        frontier = {pid for pid, (ppid, state, _) in table.items()
+                    if ppid in frontier and state != "Z" and pid not in found}
         found.update({pid: table[pid][2] for pid in frontier})
     return found
 

@@ -10,11 +10,11 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from neurocodec_cli.main import cli
 
 import neurocodec
 from neurocodec import _progress
 from neurocodec._progress import StderrProgress
-from neurocodec_cli.main import cli
 
 
 class _Clock:
@@ -58,7 +58,8 @@ def test_line_shows_count_rate_and_eta(clock):
     assert "70/100" not in out.getvalue()
     bar.close()
     assert out.getvalue().endswith("\n")
-    assert _lines(out.getvalue())[-2] == f"encode [measure] [{_bar(21)}] 70/100 frames, 29.3 fps, ETA 0:01"  # 60 frames in 2.05 s
+    # 60 frames in the 2.05 s since the first advance
+    assert _lines(out.getvalue())[-2] == f"encode [measure] [{_bar(21)}] 70/100 frames, 29.3 fps, ETA 0:01"
 
 
 def test_a_new_stage_restarts_the_rate_and_a_log_record_gets_its_own_line(clock):

@@ -197,7 +197,8 @@ def encode_scene(job: SceneJob, center_quality: float = 28.0, progress: ScenePro
         settings = replace(job.settings, crf=float(decision.crf), preset=decision.preset, bitrate=None)
         payload, q = _final(job, strategy, settings, ms_ssim=job.mode != "target", progress=progress)
         if job.mode == "target":
-            payload, q, settings, met, tries = _verify_targets(job, strategy, settings, payload, q, chosen_model, progress)
+            payload, q, settings, met, tries = _verify_targets(job, strategy, settings, payload, q, chosen_model,
+                                                               progress)
     params = strategy.describe(settings, job.frames[0].width + job.frames[0].width % 2,
                                job.frames[0].height + job.frames[0].height % 2, job.fps)
     return SceneResult(
