@@ -2,16 +2,55 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+from functools import partial
 
 import click
 
+__all__ = ["library_logs", "overwrite_option", "quiet_option", "progress_option", "size_option", "fps_option",
+           "show_progress"]
+
+#: ``ctx.meta`` key: the CLI chose SVT_LOG itself (the user did not set it), so ``-q`` may lower it.
+_SVT_LOG_DEFAULTED = "neurocodec.svt_log_defaulted"
+
+
+def library_logs(ctx: click.Context, verbose: int) -> None:
+    """Keep the encoder libraries' own stderr logs at warnings (info with ``-v``) unless SVT_LOG is set.
+
+    SVT-AV1 reads ``SVT_LOG`` when an encoder is created, and spawned workers
+    inherit the environment, so this runs before any command starts work.
+    """
+    if "SVT_LOG" not in os.environ:
+        os.environ["SVT_LOG"] = "3" if verbose else "2"  # SVT levels: 1 errors, 2 warnings, 3 info
+        ctx.meta[_SVT_LOG_DEFAULTED] = True
+        ctx.call_on_close(lambda: os.environ.pop("SVT_LOG", None))  # for callers that run the CLI in-process
+
+
+def _quiet(ctx: click.Context, param: click.Parameter, quiet: bool) -> bool:
+    # Runs while the command's options are parsed: before it encodes or spawns a worker.
+    if quiet:
+        if ctx.meta.get(_SVT_LOG_DEFAULTED):
+            os.environ["SVT_LOG"] = "1"
+        root = logging.getLogger()
+        ctx.call_on_close(partial(root.setLevel, root.level))
+        root.setLevel(max(root.level, logging.ERROR))
+    return quiet
+
+
 overwrite_option = click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+quiet_option = click.option("-q", "--quiet", is_flag=True, callback=_quiet,
+                            help="Print nothing but errors (no progress, summary, warnings or encoder banners).")
+progress_option = click.option("--progress/--no-progress", default=None,
+                               help="Progress line on stderr: frames, fps, ETA "
+                                    "(default: when stderr is a terminal and not -q).")
 size_option = click.option("--size", metavar="WxH", help="Frame size of raw .yuv input.")
 fps_option = click.option("--fps", metavar="RATE", help="Frame rate (e.g. 25, 29.97, 30000/1001); required for raw .yuv.")
 
 
-def show_progress(quiet: bool) -> bool:
-    """Progress goes to stderr only when a person is watching it."""
+def show_progress(quiet: bool, progress: bool | None = None) -> bool:
+    """An explicit ``--progress``/``--no-progress`` wins; by default progress shows when a person watches stderr."""
+    if progress is not None:
+        return progress
     return not quiet and sys.stderr.isatty()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import overwrite_option, quiet_option, show_progress
+from .common import overwrite_option, progress_option, quiet_option, show_progress
 
 
 @click.command("decode")
@@ -19,12 +19,13 @@ from .common import overwrite_option, quiet_option, show_progress
                    "(its hash must match).")
 @overwrite_option
 @quiet_option
-def command(input, output, codec, crf, model_dir, intra_model, overwrite, quiet):
+@progress_option
+def command(input, output, codec, crf, model_dir, intra_model, overwrite, quiet, progress):
     """Decode INPUT (.ncv) to OUTPUT (.y4m lossless, .yuv, .mkv or .mp4)."""
     import neurocodec
 
-    report = neurocodec.decode(input, output, overwrite=overwrite, codec=codec, crf=crf, progress=show_progress(quiet),
-                               model_dir=model_dir, intra_model=intra_model)
+    report = neurocodec.decode(input, output, overwrite=overwrite, codec=codec, crf=crf,
+                               progress=show_progress(quiet, progress), model_dir=model_dir, intra_model=intra_model)
     if not quiet:
         click.echo(f"{output}: {report.frames} frames, {report.width}x{report.height} @ {report.fps} fps")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from .common import fps_option, overwrite_option, quiet_option, show_progress, size_option
+from .common import fps_option, overwrite_option, progress_option, quiet_option, show_progress, size_option
 
 
 @click.command("encode")
@@ -39,9 +39,10 @@ from .common import fps_option, overwrite_option, quiet_option, show_progress, s
 @fps_option
 @overwrite_option
 @quiet_option
+@progress_option
 def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_ssim, preset, keyint, threads, low_delay,
             workers, device, intra_model, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
-            no_quality, stats_json, size, fps, overwrite, quiet):
+            no_quality, stats_json, size, fps, overwrite, quiet, progress):
     """Encode INPUT (video file, image folder or raw .yuv) to OUTPUT (.ncv)."""
     import neurocodec
     from neurocodec.io.atomic import atomic_path, check_writable
@@ -51,7 +52,7 @@ def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_
     report = neurocodec.encode(
         input, output, strategy=strategy, crf=crf, bitrate=bitrate, target_psnr=target_psnr,
         target_ssim=target_ssim, preset=preset, device=device, workers=workers,
-        progress=show_progress(quiet), overwrite=overwrite, size=size, fps=fps, keyint=keyint,
+        progress=show_progress(quiet, progress), overwrite=overwrite, size=size, fps=fps, keyint=keyint,
         threads=threads, low_delay=low_delay, segment_frames=segment_frames, measure_quality=not no_quality,
         quality=quality, scenes_file=scenes_file, write_scenes=write_scenes, min_scene_frames=min_scene_frames,
         max_scene_frames=max_scene_frames, resume=resume, intra_model=intra_model,

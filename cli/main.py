@@ -13,6 +13,8 @@ import click
 
 from neurocodec._version import __version__
 
+from .common import library_logs
+
 EXIT_BAD_INPUT = 2
 
 
@@ -31,7 +33,7 @@ class _Group(click.Group):
             click.echo(f"neurocodec: error: {_one_line(exc)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except KeyboardInterrupt:
-            click.echo("neurocodec: interrupted; no output was written (finished scenes are kept: rerun with --resume)", err=True)
+            click.echo("neurocodec: interrupted; no output was written", err=True)  # the encoder names kept parts
             ctx.exit(130)
 
 
@@ -44,7 +46,8 @@ def _one_line(exc: BaseException) -> str:
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="neurocodec")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """Scene-adaptive video compression mixing learned and classical codecs.
 
     Encode any video PyAV reads (or a folder of images, or raw .yuv) into a
@@ -52,6 +55,7 @@ def cli(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="neurocodec: %(levelname)s: %(message)s", stream=sys.stderr)
+    library_logs(ctx, verbose)
 
 
 def _register() -> None:

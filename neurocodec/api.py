@@ -61,7 +61,9 @@ def encode(
         preset: Encoder speed preset; with ``auto`` the search effort (fast, medium, slow).
         device: ``auto``/``cpu``/``cuda`` for neural strategies.
         workers: Segments encoded in parallel processes (bytes do not change).
-        progress: True for a stderr progress line, or a callback ``(done, total)``.
+        progress: True for a stderr progress line, or a callback ``(done, total)`` called as
+            frames are analysed, then as the final encodes take them; a callback with a
+            ``phase(label)`` method is also told which (see :mod:`neurocodec._progress`).
         overwrite: Replace an existing ``dst``.
         size, fps: Raw-YUV geometry; ``fps`` also overrides a container's rate.
         **options: Further :class:`~neurocodec.settings.EncodeOptions` fields

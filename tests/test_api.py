@@ -104,24 +104,33 @@ def test_refuses_overwrite_and_bad_options(small_clip, tmp_path):
     assert not (tmp_path / "y.ncv").exists()
 
 
+class _StopAt:
+    """A progress callback that interrupts the final encodes once ``frames`` frames were taken."""
+
+    def __init__(self, frames):
+        self.frames, self.label, self.seen = frames, None, []
+
+    def phase(self, label):
+        self.label = label
+
+    def __call__(self, done, total):
+        if self.label.startswith("encode"):
+            self.seen.append(done)
+            if done >= self.frames:
+                raise KeyboardInterrupt
+
+
 def test_interrupted_encode_leaves_no_output_and_resumes(det_clip, tmp_path):
     out = tmp_path / "k.ncv"
-    calls = []
-
-    def boom(done, total):
-        calls.append(done)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-
     kw = dict(strategy="x264", preset="fast", segment_frames=3)
     with pytest.raises(KeyboardInterrupt):
-        neurocodec.encode(det_clip, out, progress=boom, **kw)
+        neurocodec.encode(det_clip, out, progress=_StopAt(7), **kw)  # in the third scene's encode
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["k.ncv.parts"]
     assert len(list((tmp_path / "k.ncv.parts").glob("*.seg"))) == 2
-    seen = []
-    report = neurocodec.encode(det_clip, out, resume=True, progress=lambda d, t: seen.append(d), **kw)
-    assert seen == [3, 6, 9]  # two scenes came from the part store, one was encoded
+    resumed = _StopAt(99)
+    report = neurocodec.encode(det_clip, out, resume=True, progress=resumed, **kw)
+    assert resumed.seen == [6, 7, 8, 9]  # two scenes came from the part store, one was encoded frame by frame
     assert [p.name for p in tmp_path.iterdir()] == ["k.ncv"]
     fresh = tmp_path / "fresh.ncv"
     neurocodec.encode(det_clip, fresh, **kw)
@@ -131,12 +140,9 @@ def test_interrupted_encode_leaves_no_output_and_resumes(det_clip, tmp_path):
 
 def test_resume_ignores_parts_of_another_job(det_clip, tmp_path):
     out = tmp_path / "j.ncv"
-
-    def boom(done, total):
-        raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        neurocodec.encode(det_clip, out, strategy="x264", crf=30, segment_frames=3, progress=boom)
+        neurocodec.encode(det_clip, out, strategy="x264", crf=30, segment_frames=3, progress=_StopAt(4))
+    assert len(list((tmp_path / "j.ncv.parts").glob("*.seg"))) == 1
     neurocodec.encode(det_clip, out, strategy="x264", crf=20, segment_frames=3, resume=True)
     fresh = tmp_path / "f.ncv"
     neurocodec.encode(det_clip, fresh, strategy="x264", crf=20, segment_frames=3)

@@ -12,7 +12,8 @@
 
 Scenes run in order in this process or in spawned workers; the output bytes
 never depend on the worker count. Memory holds at most ``workers + 1`` scenes
-of raw frames.
+of raw frames. Progress is counted in frames: those read by the analysis, then
+those taken by the final encodes (workers send theirs through a queue).
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, wait
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
+from .._pool import process_pool
+from .._progress import counted, set_phase
 from .._version import __version__
 from ..analysis.pipeline import AnalysisConfig, analyze
 from ..analysis.scenes import Scene, load_scenes, save_scenes
@@ -52,6 +57,9 @@ SEARCH = {"fast": (1, 12, 2), "medium": (2, 24, 3), "slow": (99, 48, 4)}
 DEFAULT_QUALITY = 28.0
 
 ProgressCallback = Callable[[int, int | None], None]
+
+#: In a worker process: where scene progress goes (set by the pool's initializer; None: nowhere).
+_WORKER_QUEUE = None
 
 
 def _target_center(psnr: float | None) -> float:
@@ -174,23 +182,27 @@ class EncodingAgent:
 
     def _encode(self, source: VideoSource, dst, overwrite, progress, t0) -> EncodeReport:
         o, info = self.options, source.info
-        scenes = self.scenes(source)
+        if progress:
+            set_phase(progress, "analyze")
+            scenes = self.scenes(_CountedSource(source, lambda n: progress(n, info.frame_count)))
+        else:
+            scenes = self.scenes(source)
         if not scenes:
             raise SettingsError(f"{source.path}: no frames to encode")
         total = scenes[-1].end_frame
         if o.write_scenes:
             save_scenes(o.write_scenes, scenes, total)
         store = PartStore(dst, self._job_doc(source, scenes), resume=o.resume)
-        decisions: list[Decision | None] = [None] * len(scenes)
-        alloc: dict[str, Any] = {}
-        if self.mode == "bitrate":
-            decisions, alloc = self._allocate(source, scenes, store)
-        done = 0
-        for scene, result in self._run(source, scenes, decisions, store):
-            done += scene.frames
-            if progress:
-                progress(done, total)
-        report = self._assemble(dst, info, scenes, store, overwrite, source.path, t0, alloc)
+        try:
+            decisions: list[Decision | None] = [None] * len(scenes)
+            alloc: dict[str, Any] = {}
+            if self.mode == "bitrate":
+                decisions, alloc = self._allocate(source, scenes, progress)
+            self._run(source, scenes, decisions, store, progress)
+            report = self._assemble(dst, info, scenes, store, overwrite, source.path, t0, alloc)
+        except BaseException:
+            store.abandon()
+            raise
         store.remove()
         return report
 
@@ -234,33 +246,39 @@ class EncodingAgent:
             batch = tuple(next(frames) for _ in range(scene.frames))
             yield i, scene, batch
 
-    def _pool(self):
-        # Spawn, never fork: forked children break CUDA and inherit locks.
-        return ProcessPoolExecutor(max_workers=self.options.workers, mp_context=multiprocessing.get_context("spawn"))
+    def _map_ordered(self, fn, items: Iterator[tuple[Any, tuple]], tracker: _Tracker | None = None
+                     ) -> Iterator[tuple[Any, Any]]:
+        """Apply ``fn(*args)`` to each item in order, inline or in workers, yielding ``(tag, result)`` in order.
 
-    def _map_ordered(self, fn, items: Iterator[tuple[Any, tuple]]) -> Iterator[tuple[Any, Any]]:
-        """Apply ``fn(*args)`` to each item in order, inline or in workers, yielding ``(tag, result)`` in order."""
+        With a ``tracker``, ``fn`` also gets ``progress=`` (a :data:`~.scene.SceneProgress`) whose
+        reports reach ``tracker.scene(tag, ...)``, from the workers through a queue.
+        """
         if self.options.workers == 1:
             for tag, args in items:
-                yield tag, fn(*args)
+                yield tag, fn(*args, **({"progress": partial(tracker.scene, tag)} if tracker else {}))
             return
+        reports = multiprocessing.get_context("spawn").Queue() if tracker else None
         pending: deque[tuple[Any, Future]] = deque()
-        with self._pool() as pool:
-            try:
-                for tag, args in items:
-                    pending.append((tag, pool.submit(fn, *args)))
-                    if len(pending) > self.options.workers:
+        try:
+            with process_pool(self.options.workers, initializer=_set_worker_queue, initargs=(reports,)) as pool:
+                try:
+                    for tag, args in items:
+                        pending.append((tag, pool.submit(_call_in_worker, fn, tag, *args)))
+                        if len(pending) > self.options.workers:
+                            t, fut = pending.popleft()
+                            yield t, _result(fut, reports, tracker)
+                    while pending:
                         t, fut = pending.popleft()
-                        yield t, fut.result()
-                while pending:
-                    t, fut = pending.popleft()
-                    yield t, fut.result()
-            except BaseException:
-                for _, fut in pending:
-                    fut.cancel()
-                raise
+                        yield t, _result(fut, reports, tracker)
+                except BaseException:
+                    for _, fut in pending:
+                        fut.cancel()
+                    raise
+        finally:
+            if reports is not None:
+                reports.close()
 
-    def _allocate(self, source, scenes, store) -> tuple[list[Decision], dict[str, Any]]:
+    def _allocate(self, source, scenes, progress) -> tuple[list[Decision], dict[str, Any]]:
         """Target bitrate: probe every scene, then one lambda for all (equal slope)."""
         fps = Fraction(source.info.fps)
         items = (
@@ -268,8 +286,13 @@ class EncodingAgent:
             for i, scene, frames in self._scene_frames(source, scenes)
         )
         per_scene = []
+        if progress:
+            set_phase(progress, "probe")
+            progress(0, scenes[-1].end_frame)
         for i, probes in self._map_ordered(probe_scene, items):
             per_scene.append((scenes[i].frames, models_from(self.candidates(scenes[i]), probes)))
+            if progress:
+                progress(scenes[i].end_frame, scenes[-1].end_frame)
         duration = scenes[-1].end_frame / float(fps)
         # Container overhead (header, per-segment chunk and params, index) comes off the budget.
         overhead_bits = 8 * (200 + 160 * len(scenes))
@@ -280,7 +303,8 @@ class EncodingAgent:
         predicted = sum(n * d.predicted_bits_per_frame for (n, _), d in zip(per_scene, decisions)) + overhead_bits
         return decisions, {"lambda": lam, "target_bps": self.options.bitrate, "predicted_bps": predicted / duration}
 
-    def _run(self, source, scenes, decisions, store) -> Iterator[tuple[Scene, SceneResult | None]]:
+    def _run(self, source, scenes, decisions, store, progress) -> None:
+        """Encode every scene not already in the part store, storing each as it finishes."""
         fps = Fraction(source.info.fps)
         center = self._center()
 
@@ -291,13 +315,13 @@ class EncodingAgent:
                 yield i, (self._job(scene, i, frames, fps, decisions[i]), center)
 
         finished = {i for i in range(len(scenes)) if store.has(i)}
-        for i in sorted(finished):
-            yield scenes[i], None
-        for i, result in self._map_ordered(encode_scene, items()):
+        tracker = _Tracker(progress, scenes, finished) if progress else None
+        for i, result in self._map_ordered(encode_scene, items(), tracker):
             store.put(i, _result_meta(result), result.payload)
             log.info("scene %d (%s, %s): %s, %d bytes", i, scenes[i].scene_class, scenes[i].transition,
                      result.strategy, len(result.payload))
-            yield scenes[i], result
+            if tracker:
+                tracker.finished(i)
 
     def _assemble(self, dst, info, scenes, store, overwrite, source_path, t0, alloc) -> EncodeReport:
         color = info.color
@@ -346,6 +370,98 @@ class EncodingAgent:
             quality=overall.result().to_dict() if have_quality and overall.frames else None,
             allocation=alloc or None,
         )
+
+
+class _CountedSource(VideoSource):
+    """``source`` whose frame iteration reports how many frames were read."""
+
+    def __init__(self, source: VideoSource, report: Callable[[int], None]):
+        self.source, self.path, self.info, self.report = source, source.path, source.info, report
+
+    def frames(self) -> Iterator[Frame]:
+        return counted(self.source.frames(), self.report)
+
+
+class _Tracker:
+    """Per-scene reports folded into the encode's progress: frames taken by the final encodes, and a phase label.
+
+    A scene's count only grows (a target search re-encoding it does not move
+    the count back) and is complete once the scene is stored. The label names
+    what the earliest unfinished scene, the one the output waits for, is doing.
+    """
+
+    def __init__(self, progress: ProgressCallback, scenes: list[Scene], finished: set[int]):
+        self.progress = progress
+        self.sizes = [s.frames for s in scenes]
+        self.done = [n if i in finished else 0 for i, n in enumerate(self.sizes)]
+        self.phases = ["done" if i in finished else "encode" for i in range(len(scenes))]
+        self.total = sum(self.sizes)
+        self.count = sum(self.done)
+        self.first = 0
+        self.label: str | None = None
+        self._last: int | None = None
+        self._advance()
+        self._emit()
+
+    def scene(self, index: int, phase: str, frames: int) -> None:
+        if self.phases[index] == "done":
+            return  # a late report from a worker
+        self.phases[index] = phase
+        self._add(index, min(frames, self.sizes[index]))
+        self._emit()
+
+    def finished(self, index: int) -> None:
+        self._add(index, self.sizes[index])
+        self.phases[index] = "done"
+        self._advance()
+        self._emit()
+
+    def _add(self, index: int, frames: int) -> None:
+        if frames > self.done[index]:
+            self.count += frames - self.done[index]
+            self.done[index] = frames
+
+    def _advance(self) -> None:
+        while self.first < len(self.phases) and self.phases[self.first] == "done":
+            self.first += 1
+
+    def _emit(self) -> None:
+        phase = self.phases[self.first] if self.first < len(self.phases) else "encode"
+        label = "encode" if phase == "encode" else f"encode [{phase}]"
+        if label != self.label:
+            self.label = label
+            set_phase(self.progress, label)
+        if self.count != self._last:
+            self._last = self.count
+            self.progress(self.count, self.total)
+
+
+def _set_worker_queue(reports) -> None:
+    global _WORKER_QUEUE
+    _WORKER_QUEUE = reports
+
+
+def _call_in_worker(fn, tag, *args):
+    """``fn(*args)`` in a worker; with a progress queue, its reports go there as ``(tag, phase, frames)``."""
+    reports = _WORKER_QUEUE
+    if reports is None:
+        return fn(*args)
+    return fn(*args, progress=lambda phase, n: reports.put((tag, phase, n)))
+
+
+def _result(fut: Future, reports, tracker: _Tracker | None):
+    """``fut.result()``, passing the workers' progress reports to ``tracker`` while waiting."""
+    if reports is None:
+        return fut.result()
+    while True:
+        try:
+            while True:
+                tracker.scene(*reports.get_nowait())
+        except queue.Empty:
+            pass
+        if fut.done():
+            return fut.result()  # reports still in flight are for a finished scene: the tracker ignores them
+        wait([fut], timeout=0.1)
 
 
 def _bounds(strategy) -> tuple[int, int]:

@@ -4,7 +4,8 @@
 options, scenes) and one ``NNNNNN.seg`` file per finished scene (its payload
 and metadata, written atomically). If an encode is killed, ``--resume`` reuses
 every finished scene whose job matches; the output ``.ncv`` itself is only
-ever written complete.
+ever written complete. An encode that fails keeps the folder only if it holds
+a finished scene, and says so.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bitstream.chunks import Cursor, encode_varint
+from ..io.atomic import atomic_path
 
 __all__ = ["PartStore", "job_key"]
 
@@ -39,7 +41,7 @@ class PartStore:
         if self.dir.exists():
             same = stored.exists() and json.loads(stored.read_text() or "{}").get("key") == self.key
             if resume and same:
-                log.info("resuming from %s (%d finished scenes)", self.dir, len(list(self.dir.glob("*.seg"))))
+                log.info("resuming from %s (%d finished scenes)", self.dir, self.finished())
             else:
                 if resume:
                     log.warning("%s belongs to a different encode; starting over", self.dir)
@@ -49,18 +51,20 @@ class PartStore:
             self._atomic(stored, json.dumps({"key": self.key, "job": job}, sort_keys=True, default=str).encode())
 
     def _atomic(self, path: Path, data: bytes) -> None:
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_path(path, overwrite=True) as tmp, open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+            os.fsync(fh.fileno())  # a part must survive a power cut, not only a killed process
 
     def _path(self, index: int) -> Path:
         return self.dir / f"{index:06d}.seg"
 
     def has(self, index: int) -> bool:
         return self._path(index).exists()
+
+    def finished(self) -> int:
+        """How many finished scenes the store holds."""
+        return len(list(self.dir.glob("[0-9]*.seg")))  # not the temporary files of an interrupted write
 
     def put(self, index: int, meta: dict[str, Any], payload: bytes) -> None:
         raw = json.dumps(meta, sort_keys=True).encode()
@@ -76,3 +80,10 @@ class PartStore:
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def abandon(self) -> None:
+        """After a failed encode: keep the store if ``--resume`` can use it (and say so), else remove it."""
+        if self.finished():
+            log.error("finished scenes kept in %s/: rerun with --resume", self.dir)  # shown with -q too
+        else:
+            self.remove()

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
+from .._progress import CountingFrames
 from ..io.frame import Frame, crop, pad_to_even
 from ..metrics.quality import QualityAccumulator, VideoQuality
 from ..strategies.base import DecodeContext, Strategy, StrategySettings, get_strategy
@@ -26,6 +28,10 @@ log = logging.getLogger(__name__)
 _MAX_RETRIES = 4
 #: Extra probes per candidate placed where the targets are predicted to be met.
 _REFINE = 2
+
+#: ``(phase, frames)``: what a scene's encode is doing (trials, encode, measure, verify) and, while it
+#: encodes, how many of the scene's frames the encoder has taken.
+SceneProgress = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -143,9 +149,14 @@ def models_from(candidates: tuple[Candidate, ...], probes: list[Probe]) -> list[
     return out
 
 
-def _final(job: SceneJob, strategy: Strategy, settings: StrategySettings, ms_ssim: bool):
+def _final(job: SceneJob, strategy: Strategy, settings: StrategySettings, ms_ssim: bool,
+           progress: SceneProgress | None = None, phase: str = "encode"):
     padded = [pad_to_even(f) for f in job.frames]
+    if progress is not None:
+        padded = CountingFrames(padded, lambda n: progress(phase, n))
     payload = strategy.encode(padded, settings, job.fps)
+    if job.measure and progress is not None:
+        progress("measure", len(padded))
     q = measure(strategy, payload, job.frames, ms_ssim=ms_ssim) if job.measure else None
     return payload, q
 
@@ -154,8 +165,8 @@ def _meets(q: VideoQuality, psnr: float | None, ssim: float | None) -> bool:
     return (psnr is None or q.psnr_yuv >= psnr) and (ssim is None or q.ssim >= ssim)
 
 
-def encode_scene(job: SceneJob, center_quality: float = 28.0) -> SceneResult:
-    """Encode one scene according to ``job.mode``."""
+def encode_scene(job: SceneJob, center_quality: float = 28.0, progress: SceneProgress | None = None) -> SceneResult:
+    """Encode one scene according to ``job.mode``, telling ``progress`` how far it is."""
     t0 = time.perf_counter()
     probes: list[Probe] = []
     decision: Decision | None = None
@@ -166,11 +177,13 @@ def encode_scene(job: SceneJob, center_quality: float = 28.0) -> SceneResult:
         cand = job.candidates[0]
         strategy = get_strategy(cand.strategy)
         settings = replace(job.settings, preset=cand.preset if cand.preset is not None else job.settings.preset)
-        payload, q = _final(job, strategy, settings, ms_ssim=True)
+        payload, q = _final(job, strategy, settings, ms_ssim=True, progress=progress)
     else:
         if job.mode == "decided":
             decision = job.decision
         else:
+            if progress is not None:
+                progress("trials", 0)
             probes = probe_scene(job, center_quality)
             models = models_from(job.candidates, probes)
             if job.mode == "lagrangian":
@@ -182,9 +195,10 @@ def encode_scene(job: SceneJob, center_quality: float = 28.0) -> SceneResult:
                 raise ValueError(f"unknown scene mode {job.mode!r}")
         strategy = get_strategy(decision.strategy)
         settings = replace(job.settings, crf=float(decision.crf), preset=decision.preset, bitrate=None)
-        payload, q = _final(job, strategy, settings, ms_ssim=job.mode != "target")
+        payload, q = _final(job, strategy, settings, ms_ssim=job.mode != "target", progress=progress)
         if job.mode == "target":
-            payload, q, settings, met, tries = _verify_targets(job, strategy, settings, payload, q, chosen_model)
+            payload, q, settings, met, tries = _verify_targets(job, strategy, settings, payload, q, chosen_model,
+                                                               progress)
     params = strategy.describe(settings, job.frames[0].width + job.frames[0].width % 2,
                                job.frames[0].height + job.frames[0].height % 2, job.fps)
     return SceneResult(
@@ -206,7 +220,7 @@ def _ssim_db(x: float) -> float:
     return -10 * math.log10(max(1 - x, 1e-10))
 
 
-def _verify_targets(job, strategy, settings, payload, q, model):
+def _verify_targets(job, strategy, settings, payload, q, model, progress=None):
     """Adjust the CRF until the real encode of the whole scene meets the targets.
 
     Misses step the CRF down by what the candidate's fitted slopes say the
@@ -240,7 +254,7 @@ def _verify_targets(job, strategy, settings, payload, q, model):
         if not lo <= crf <= hi:
             break
         s = replace(settings, crf=float(crf))
-        p, qq = _final(job, strategy, s, ms_ssim=False)
+        p, qq = _final(job, strategy, s, ms_ssim=False, progress=progress, phase="verify")
         ok = record(s, p, qq)
         last_q = qq
         if ok and (best is None or len(p) < len(best[1])):
@@ -258,7 +272,7 @@ def _verify_targets(job, strategy, settings, payload, q, model):
         log.warning("scene %d: no tried CRF reached the target quality; keeping the best-quality encode", job.index)
         low = min(tries, key=lambda t: t["crf"])["crf"]
         s = replace(settings, crf=float(low))
-        p, qq = _final(job, strategy, s, ms_ssim=True)
+        p, qq = _final(job, strategy, s, ms_ssim=True, progress=progress, phase="verify")
         return p, qq, s, False, tries
     s, p, _ = best
     # Report MS-SSIM too, measured on the bytes kept.

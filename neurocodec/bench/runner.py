@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import itertools
 import logging
-import multiprocessing
 import os
 import platform
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .._pool import process_pool
 from .._version import __version__
 from .config import ANCHOR_CODECS, BenchConfig
 from .point import PointJob, crf_ladder, measure_point
@@ -94,9 +93,8 @@ def run_bench(
     ladders = {c: crf_ladder(c, config.points) for c in config.codecs}
     t0 = time.perf_counter()
     results: list[dict[str, Any]] = []
-    ctx = multiprocessing.get_context("spawn")
     # One task per process: peak memory is per point, and no state leaks between points.
-    with ProcessPoolExecutor(max_workers=config.workers, mp_context=ctx, max_tasks_per_child=1) as pool:
+    with process_pool(config.workers, max_tasks_per_child=1) as pool:
         for spec in specs:
             with tempfile.TemporaryDirectory(prefix="neurocodec-bench-") as tmp:
                 y4m, clip = _prepare(spec, config.frames, Path(tmp))

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import multiprocessing
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._pool import process_pool
 from ..errors import SettingsError
 from .evaluate import EvalJob, apply_device, check_device, evaluate, prepare_clips
 from .study import Experiment, check_storage_url, sqlite_path
@@ -114,12 +114,10 @@ def run_experiments(
         requeued = exp.recover_running()
         with tempfile.TemporaryDirectory(prefix="neurocodec-exp-") as tmp:
             prepared = prepare_clips(clips, exp.frames, Path(tmp) / "clips")
-            ctx = multiprocessing.get_context("spawn")
             counts = {"completed": 0, "failed": 0}
             running: dict[Future, tuple[Any, dict[str, Any]]] = {}
             started = 0
-            with ProcessPoolExecutor(config.workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(config.device,)) as pool:
+            with process_pool(config.workers, initializer=_init_worker, initargs=(config.device,)) as pool:
                 while started < config.budget or running:
                     while started < config.budget and len(running) < config.workers:
                         if not exp.waiting():
