@@ -279,3 +279,16 @@ def test_user_model_options_are_checked(tmp_path, keyframe_payload):
     with pytest.raises(SettingsError, match="no such weights file"):
         neurocodec.open(path, intra_model=tmp_path / "missing.pt")
     assert len(neurocodec.open(path, intra_model="intra_yuv420").check()) == 1
+
+
+def test_a_file_cannot_make_the_decoder_download_a_pretrained_model(tmp_path, keyframe_payload, monkeypatch):
+    from neurocodec.models import pretrained
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the decoder tried to fetch CompressAI weights")
+
+    monkeypatch.setattr(pretrained, "_download", no_network)
+    path = _write(tmp_path / "pre.ncv", [_latent(keyframe_payload, "compressai:mbt2018-mean:3")])
+    with pytest.raises(ModelMismatchError, match="allow it with --intra-model compressai:mbt2018-mean:3"):
+        neurocodec.decode(path, tmp_path / "o.y4m")
+    assert not (tmp_path / "o.y4m").exists()

@@ -10,7 +10,11 @@ decoder resolves it, in this order, through
 1. the intra weights the user passes (``--intra-model NAME|FILE``; it stands
    for every intra model the file names),
 2. the folder the user passes (``--model-dir DIR``: ``DIR/NAME.pt``),
-3. the weights shipped in ``neurocodec/weights/`` and CompressAI's zoo.
+3. the weights shipped in ``neurocodec/weights/``.
+
+CompressAI's pretrained models are resolved only when the user names them
+(``--intra-model compressai:...``): loading one may download weights, and a
+file must not make the decoder reach the network.
 
 Whatever is found must have the SHA-256 the segment recorded; files are
 hashed before they are loaded. Light on purpose (no torch): checking a file
@@ -195,7 +199,11 @@ class ModelRegistry:
         if name in SHIPPED[kind]:
             return ModelRef(kind, name, _shipped_path(kind, name))
         if kind == "intra" and name.startswith(_PRETRAINED):
-            return ModelRef(kind, name, None)
+            # Loading it may download weights: a file must not make the decoder reach the network.
+            raise ModelMismatchError(
+                f"needs CompressAI's pretrained model {name!r}, which may be downloaded: "
+                f"allow it with --intra-model {name}"
+            )
         where = f"no {name}.pt in {self.model_dir}" if self.model_dir is not None else "not installed"
         how = "--intra-model FILE or " if kind == "intra" else ""
         raise ModelMismatchError(
