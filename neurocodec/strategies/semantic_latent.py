@@ -41,7 +41,7 @@ from ..bitstream.chunks import Cursor, encode_varint
 from ..bitstream.ids import STRATEGY_IDS
 from ..errors import NcvFormatError
 from ..io.frame import Frame
-from .base import DecodeContext, Strategy, StrategySettings, register
+from .base import DecodeContext, Strategy, StrategySettings, check_crf, register
 
 if TYPE_CHECKING:
     import torch
@@ -230,6 +230,7 @@ class SemanticLatent(Strategy):
     def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
         from ..models.weights import DEFAULT
 
+        check_crf(self, settings.crf)
         crf = int(round(settings.crf if settings.crf is not None else self.default_crf))
         return {"crf": crf, "model": settings.model or DEFAULT, "keyint": settings.keyint}
 
