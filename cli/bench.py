@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from .common import fps_option, overwrite_option, show_progress, size_option
@@ -16,8 +18,8 @@ from .common import fps_option, overwrite_option, show_progress, size_option
 @click.option("--preset", "presets", metavar="CODEC=P,...", help="Preset overrides (defaults: x264 medium, x265 medium, av1 6).")
 @click.option("--low-delay", is_flag=True, help="Low-delay configuration: no B-frames for every codec.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Rate points measured in parallel (timings then share the CPU).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the results JSON here.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write RD curves (PNG) here.")
+@click.option("--json", "json_path", type=click.Path(), help="Write the results JSON here.")
+@click.option("--plot", "plot_path", type=click.Path(), help="Write RD curves (PNG) here.")
 @click.option("--metric", type=click.Choice(["psnr_yuv", "psnr_y", "ssim"]), default="psnr_yuv", show_default=True, help="Quality axis of the plot.")
 @click.option("--compressai-dir", type=click.Path(file_okay=False), help="Also write CompressAI-format result files here.")
 @size_option
@@ -35,8 +37,11 @@ def command(inputs, codecs, points, frames, anchor, presets, low_delay, workers,
     from neurocodec.bench import BenchConfig, format_tables, plot_rd, run_bench, write_compressai, write_json
     from neurocodec.bench.clipset import expand_inputs
     from neurocodec.bench.config import parse_presets
-    from neurocodec.io.atomic import check_writable
+    from neurocodec.io.atomic import check_not_input, check_writable
 
+    outputs = (json_path, plot_path, compressai_dir)
+    for out in outputs:
+        check_not_input(out, *inputs)
     for out in (json_path, plot_path):
         if out:
             check_writable(out, overwrite)
@@ -50,6 +55,9 @@ def command(inputs, codecs, points, frames, anchor, presets, low_delay, workers,
     clips = expand_inputs(list(inputs), size=size, fps=fps, progress=bar)
     if bar:
         bar.close()
+    for out in outputs:  # clips named in clip-set files; a plot inside a frame folder would become a frame
+        check_not_input(out, *(c.path for c in clips if not os.path.isdir(c.path)))
+        check_not_input(out, *(c.path for c in clips if os.path.isdir(c.path)), inside=True)
     say = None if quiet else (lambda line: click.echo(line, err=True))
     results = run_bench(clips, config, progress=say)
     click.echo(format_tables(results))

@@ -47,6 +47,8 @@ progress_option = click.option("--progress/--no-progress", default=None,
                                     "(default: when stderr is a terminal and not -q).")
 size_option = click.option("--size", metavar="WxH", help="Frame size of raw .yuv input.")
 fps_option = click.option("--fps", metavar="RATE", help="Frame rate (e.g. 25, 29.97, 30000/1001); required for raw .yuv.")
+strict_option = click.option("--strict", is_flag=True,
+                             help="Refuse a y4m or raw .yuv input cut short mid-frame (default: warn, drop it).")
 
 
 def show_progress(quiet: bool, progress: bool | None = None) -> bool:

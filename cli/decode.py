@@ -8,10 +8,10 @@ from .common import overwrite_option, progress_option, quiet_option, show_progre
 
 
 @click.command("decode")
-@click.argument("input", type=click.Path(dir_okay=False))
-@click.argument("output", type=click.Path(dir_okay=False))
+@click.argument("input", type=click.Path())
+@click.argument("output", type=click.Path())
 @click.option("--codec", type=click.Choice(["ffv1", "x264"]), help="For .mkv/.mp4 output (default: ffv1 for mkv, lossless x264 for mp4).")
-@click.option("--crf", type=float, help="x264 quality for .mp4/.mkv output (default: lossless).")
+@click.option("--crf", type=float, help="x264 CRF (0..51) for .mp4, or .mkv with --codec x264 (default: lossless).")
 @click.option("--model-dir", type=click.Path(file_okay=False),
               help="Folder of weights files (NAME.pt) for models the file names that are not installed.")
 @click.option("--intra-model", metavar="NAME|FILE",

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import click
 
-from .common import fps_option, overwrite_option, progress_option, quiet_option, show_progress, size_option
+from .common import fps_option, overwrite_option, progress_option, quiet_option, show_progress, size_option, strict_option
 
 
 @click.command("encode")
 @click.argument("input", type=click.Path(dir_okay=True))
-@click.argument("output", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path())
 @click.option("-s", "--strategy", default="auto", show_default=True,
               help="auto (per scene: best measured candidate), x264, x265, av1, ...")
 @click.option("--crf", type=float, help="Constant-quality factor (x264/x265: 0-51, av1: 0-63; with auto: as --quality).")
@@ -28,13 +28,15 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
               help="Learned intra model for neural strategies: shipped name (intra_yuv420, default), a weights file, "
                    "or compressai:mbt2018-mean:Q[:mse|ms-ssim] (CompressAI's pretrained weights; downloads once).")
 @click.option("--segment-frames", type=int, help="Fixed-length segments instead of detected scenes.")
-@click.option("--scenes", "scenes_file", type=click.Path(dir_okay=False), help="Use these scenes (Av1an JSON) instead of detecting them.")
-@click.option("--write-scenes", type=click.Path(dir_okay=False), help="Save the scenes used (Av1an JSON with class and features).")
+@click.option("--scenes", "scenes_file", type=click.Path(), help="Use these scenes (Av1an JSON) instead of detecting them.")
+@click.option("--write-scenes", type=click.Path(), help="Save the scenes used (Av1an JSON with class and features).")
 @click.option("--min-scene", "min_scene_frames", type=int, help="Shortest scene in frames (default 0.4 s).")
 @click.option("--max-scene", "max_scene_frames", type=int, help="Longest scene in frames (default 10 s, at most 300).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted encode of the same job (OUTPUT.parts/).")
 @click.option("--no-quality", is_flag=True, help="Skip measuring each segment's quality.")
-@click.option("--stats-json", type=click.Path(dir_okay=False), help="Write the full encode report as JSON.")
+@click.option("--stats-json", type=click.Path(), help="Write the full encode report as JSON.")
+@click.option("--force", is_flag=True, help="Accept an OUTPUT name that does not end in .ncv.")
+@strict_option
 @size_option
 @fps_option
 @overwrite_option
@@ -42,12 +44,16 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @progress_option
 def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_ssim, preset, keyint, threads, low_delay,
             workers, device, intra_model, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
-            no_quality, stats_json, size, fps, overwrite, quiet, progress):
+            no_quality, stats_json, force, strict, size, fps, overwrite, quiet, progress):
     """Encode INPUT (video file, image folder or raw .yuv) to OUTPUT (.ncv)."""
     import neurocodec
-    from neurocodec.io.atomic import atomic_path, check_writable
+    from neurocodec.errors import SettingsError
+    from neurocodec.io.atomic import atomic_path, check_not_input, check_writable
 
+    if not output.lower().endswith(".ncv") and not force:
+        raise SettingsError(f"{output}: an encode writes a .ncv file; name it *.ncv (or keep this name with --force)")
     if stats_json:
+        check_not_input(stats_json, input, scenes_file, inside=True)
         check_writable(stats_json, overwrite)
     report = neurocodec.encode(
         input, output, strategy=strategy, crf=crf, bitrate=bitrate, target_psnr=target_psnr,
@@ -55,7 +61,7 @@ def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_
         progress=show_progress(quiet, progress), overwrite=overwrite, size=size, fps=fps, keyint=keyint,
         threads=threads, low_delay=low_delay, segment_frames=segment_frames, measure_quality=not no_quality,
         quality=quality, scenes_file=scenes_file, write_scenes=write_scenes, min_scene_frames=min_scene_frames,
-        max_scene_frames=max_scene_frames, resume=resume, intra_model=intra_model,
+        max_scene_frames=max_scene_frames, resume=resume, intra_model=intra_model, strict=strict,
     )
     if stats_json:
         with atomic_path(stats_json, overwrite=overwrite) as tmp:

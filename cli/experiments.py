@@ -56,12 +56,15 @@ def run(storage, study_name, space_path, clips, workers, proposer, llm_url, llm_
     from neurocodec.experiments.proposers import make_proposer
     from neurocodec.experiments.status import format_status, summarize
     from neurocodec.experiments.study import Experiment
+    from neurocodec.io.atomic import check_not_input
 
     if frames < 1:
         raise SettingsError("--frames must be at least 1")
+    check_not_input(artifacts, *clips, space_path)
     space = load_space(space_path)
     chooser = make_proposer(proposer, llm_url, llm_model)
     specs = expand_inputs(list(clips))
+    check_not_input(artifacts, *(s.path for s in specs))
     say = None if quiet else (lambda line: click.echo(line, err=True))
 
     def opener() -> Experiment:
@@ -130,14 +133,13 @@ def propose(storage, study_name, space_path, clips, frames, proposer, llm_url, l
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def status(storage, study_name, as_json):
     """Trials, the best feasible trial, and the Pareto front of bitrate against quality."""
-    import json
-
     from neurocodec.experiments.status import format_status, summarize
     from neurocodec.experiments.study import Experiment
+    from neurocodec.strict_json import dumps
 
     exp = Experiment.open(storage, study_name)
     summary = summarize(exp.space, exp.records())
-    click.echo(json.dumps(summary, indent=1, default=str) if as_json else format_status(summary))
+    click.echo(dumps(summary, indent=1, default=str) if as_json else format_status(summary))
 
 
 __all__ = ["command"]

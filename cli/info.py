@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 
 @click.command("info")
-@click.argument("input", type=click.Path(dir_okay=False))
+@click.argument("input", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (stable keys).")
 def command(input, as_json):
     """Describe a .ncv file: stream header and per-segment strategy and size (validates every CRC)."""
@@ -16,7 +14,9 @@ def command(input, as_json):
 
     d = describe(input)
     if as_json:
-        click.echo(json.dumps(d, indent=2))
+        from neurocodec.strict_json import dumps
+
+        click.echo(dumps(d, indent=2))
         return
     click.echo(f"{d['path']}: .ncv {d['version']} ({d['writer'] or 'unknown writer'})")
     click.echo(f"  {d['width']}x{d['height']} 4:2:0 8-bit, {d['fps']} fps, {d['frames']} frames ({d['duration_s']:.3f} s)")

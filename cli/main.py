@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 import click
 
@@ -26,6 +27,10 @@ class _Group(click.Group):
 
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a subcommand's bad option or argument: one line too, with where to look
+            hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx else ""
+            click.echo(f"neurocodec: error: {exc.format_message()}{hint}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
         except EncoderError as exc:
             click.echo(f"neurocodec: error: {exc}", err=True)
             ctx.exit(1)
@@ -56,6 +61,10 @@ def cli(ctx: click.Context, verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="neurocodec: %(levelname)s: %(message)s", stream=sys.stderr)
     library_logs(ctx, verbose)
+    if not verbose:
+        # torch and compressai warn about their own build and API (oneDNN TF32, torch.jit): noise a user cannot act on.
+        for category in (UserWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category, module=r"(torch|compressai)(\.|$)")
 
 
 def _register() -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+#: What a run folder's checkpoint is called (the trainers write OUT/checkpoint.pt, --export reads it).
+CHECKPOINT = "checkpoint.pt"
 
 
 @click.group("train")
@@ -26,12 +31,15 @@ def command():
                    "interpolated, or extrapolated, onto this version's quality levels.")
 @click.option("--levels", metavar="I,J,...", help="Train only these quality levels (0 = lowest rate; default all).")
 @click.option("--only-gains", is_flag=True, help="Freeze everything but the gain vectors (fitting new levels of an --init model).")
-@click.option("--export", "export_path", type=click.Path(dir_okay=False), help="Also write the shipped weights file (float16 transforms + integer entropy tables) here.")
+@click.option("--export", "export_path", type=click.Path(), help="Also write the shipped weights file (float16 transforms + integer entropy tables) here.")
 def intra(data, out, steps, batch, crop, lr, device, time_limit, resume, init, levels, only_gains, export_path):
     """Train the YUV 4:2:0 learned intra codec (all quality levels in one model)."""
+    from neurocodec.io.atomic import check_not_input
     from neurocodec.models.intra import LAMBDAS
     from neurocodec.training.intra import TrainConfig, export_weights, train
 
+    check_not_input(out, *data)
+    check_not_input(export_path, *data, init, Path(out) / CHECKPOINT)
     chosen = list(range(len(LAMBDAS)))
     if levels:
         try:
@@ -63,8 +71,10 @@ def pairs(data, out, sequences, frames, crop, seed):
     Each sequence is coded by x265 or SVT-AV1 at a random low-rate CRF and at
     scale 1, 3/4 or 1/2, decoded and upscaled, as the hybrid decoder does.
     """
+    from neurocodec.io.atomic import check_not_input
     from neurocodec.training.pairs import PairConfig, make_pairs
 
+    check_not_input(out, *data)
     click.echo(str(make_pairs(PairConfig(sources=list(data), out=out, sequences=sequences, frames=frames, crop=crop, seed=seed))))
 
 
@@ -78,11 +88,13 @@ def pairs(data, out, sequences, frames, crop, seed):
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--time-limit", type=float, help="Stop after this many seconds (checkpoint written).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
-@click.option("--export", "export_path", type=click.Path(dir_okay=False), help="Also write the shipped weights file here.")
+@click.option("--export", "export_path", type=click.Path(), help="Also write the shipped weights file here.")
 def enhance(pairs_path, out, steps, batch, crop, lr, device, time_limit, resume, export_path):
     """Train the hybrid strategy's enhancement network on pairs."""
+    from neurocodec.io.atomic import check_not_input
     from neurocodec.training.enhance import EnhanceTrainConfig, export_enhance, train_enhance
 
+    check_not_input(export_path, pairs_path, Path(out) / CHECKPOINT)
     cfg = EnhanceTrainConfig(pairs=pairs_path, out=out, steps=steps, batch=batch, crop=crop, lr=lr, device=device,
                              time_limit_s=time_limit)
     ckpt = train_enhance(cfg, resume=resume)

@@ -21,9 +21,11 @@ def command(storage, study_name, clips, device, artifacts, max_trials, idle_exit
     """Distributed set-up: run queued proposals one at a time, with heartbeats."""
     from neurocodec.errors import SettingsError
     from neurocodec.experiments.worker import WorkerConfig, run_worker
+    from neurocodec.io.atomic import check_not_input
 
     if heartbeat < 1:
         raise SettingsError("--heartbeat must be at least 1 second")
+    check_not_input(artifacts, *clips)
     config = WorkerConfig(device=device, artifacts=artifacts, max_trials=max_trials, idle_exit_s=idle_exit,
                           heartbeat_interval=heartbeat, grace_period=3 * heartbeat)
     n = run_worker(storage, study_name, config, list(clips) or None,

@@ -9,6 +9,7 @@ from typing import Any
 
 from .agents.decoder import DecodeReport, DecodingAgent, describe
 from .agents.encoder import EncodingAgent
+from .io.atomic import check_not_input
 from .io.readers import open_source
 from .metrics.quality import VideoQuality, compare_frames
 from .report import EncodeReport
@@ -43,6 +44,7 @@ def encode(
     overwrite: bool = False,
     size: tuple[int, int] | str | None = None,
     fps: float | str | Fraction | None = None,
+    strict: bool = False,
     **options: Any,
 ) -> EncodeReport:
     """Encode a video to a ``.ncv`` file.
@@ -66,13 +68,20 @@ def encode(
             ``phase(label)`` method is also told which (see :mod:`neurocodec._progress`).
         overwrite: Replace an existing ``dst``.
         size, fps: Raw-YUV geometry; ``fps`` also overrides a container's rate.
+        strict: Refuse an input whose last frame is cut short (by default it is
+            dropped with a warning).
         **options: Further :class:`~neurocodec.settings.EncodeOptions` fields
             (``quality``, ``keyint``, ``threads``, ``low_delay``, ``scenes_file``,
             ``write_scenes``, ``resume``, ``min_scene_frames``, ``max_scene_frames``, ...).
 
     Returns:
         The :class:`~neurocodec.report.EncodeReport` (sizes, bitrate, per-segment quality).
+
+    Raises:
+        OutputIsInputError: ``dst`` (or ``write_scenes``) is an input, or lies in the input folder.
     """
+    for out in (dst, options.get("write_scenes")):
+        check_not_input(out, src, options.get("scenes_file"), inside=True)
     opts = EncodeOptions(
         strategy=strategy,
         crf=crf,
@@ -85,7 +94,7 @@ def encode(
         **options,
     )
     agent = EncodingAgent(opts)
-    source = open_source(src, size=size, fps=fps)
+    source = open_source(src, size=size, fps=fps, strict=strict)
     bar = _progress(progress, "encode")
     try:
         return agent.encode(source, dst, overwrite=overwrite, progress=bar)
@@ -114,7 +123,11 @@ def decode(
             that are not installed (a file names models, never paths).
         intra_model: Intra model for ``semantic_latent`` segments: a shipped or
             ``compressai:`` name, or a weights file; checked against the recorded hash.
+
+    Raises:
+        OutputIsInputError: ``dst`` is ``src``.
     """
+    check_not_input(dst, src)
     agent = DecodingAgent(src, model_dir=model_dir, intra_model=intra_model)
     bar = _progress(progress, "decode")
     try:
@@ -149,11 +162,18 @@ def compare(
     size: tuple[int, int] | str | None = None,
     fps: float | str | None = None,
     max_frames: int | None = None,
+    strict: bool = False,
 ) -> VideoQuality:
-    """PSNR-Y/U/V, PSNR-YUV (6:1:1), SSIM and MS-SSIM between two videos (any readable inputs, ``.ncv`` included)."""
+    """PSNR-Y/U/V, PSNR-YUV (6:1:1), SSIM and MS-SSIM between two videos (any readable inputs, ``.ncv`` included).
+
+    ``strict`` refuses an input whose last frame is cut short (by default it is dropped with a warning).
+    """
     import itertools
 
-    with open_source(ref, size=size, fps=fps) as a, open_source(dist, size=size, fps=fps) as b:
+    with (
+        open_source(ref, size=size, fps=fps, strict=strict) as a,
+        open_source(dist, size=size, fps=fps, strict=strict) as b,
+    ):
         if (a.info.width, a.info.height) != (b.info.width, b.info.height):
             from .errors import InputError
 

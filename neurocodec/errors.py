@@ -14,6 +14,7 @@ __all__ = [
     "InputError",
     "SourceNotFoundError",
     "OutputExistsError",
+    "OutputIsInputError",
     "NcvFormatError",
     "UnknownStrategyError",
     "ModelMismatchError",
@@ -36,6 +37,10 @@ class SourceNotFoundError(InputError, FileNotFoundError):
 
 class OutputExistsError(NeurocodecError, FileExistsError):
     """The output path exists and overwriting was not requested."""
+
+
+class OutputIsInputError(OutputExistsError):
+    """The output path is an input (the same file, a link to it, or inside an input folder); overwriting is no help."""
 
 
 class SettingsError(NeurocodecError, ValueError):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from .strict_json import dumps
 
 __all__ = ["SegmentReport", "EncodeReport"]
 
@@ -66,4 +67,4 @@ class EncodeReport:
         return {"schema": "neurocodec.encode_report/1", **asdict(self)}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+        return dumps(self.to_dict(), indent=2, sort_keys=False)

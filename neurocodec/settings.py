@@ -7,9 +7,11 @@ from dataclasses import asdict, dataclass
 
 from .errors import SettingsError
 
-__all__ = ["EncodeOptions", "parse_bitrate", "DEVICES", "AUTO_SPEEDS"]
+__all__ = ["EncodeOptions", "parse_bitrate", "DEVICES", "AUTO_SPEEDS", "QUALITY_RANGE"]
 
 DEVICES = ("auto", "cpu", "cuda")
+#: The quality knob's scale (x265-CRF-like): ``quality``, and ``crf`` with ``strategy="auto"``.
+QUALITY_RANGE = (0, 51)
 #: With ``strategy="auto"``, ``preset`` is the search effort.
 AUTO_SPEEDS = ("fast", "medium", "slow")
 
@@ -92,8 +94,12 @@ class EncodeOptions:
             raise SettingsError(
                 "choose one rate control: crf or quality, bitrate, or target quality (target_psnr/target_ssim)"
             )
-        if self.quality is not None and not 0 <= self.quality <= 51:
-            raise SettingsError(f"quality {self.quality} is outside 0..51")
+        lo, hi = QUALITY_RANGE
+        if self.quality is not None and not lo <= self.quality <= hi:
+            raise SettingsError(f"quality {self.quality:g} is outside {lo}..{hi}")
+        # With auto, crf is the quality knob; a named strategy checks crf on its own scale.
+        if self.strategy == "auto" and self.crf is not None and not lo <= self.crf <= hi:
+            raise SettingsError(f"crf {self.crf:g} (with auto: the quality knob) is outside {lo}..{hi}")
         for name in ("min_scene_frames", "max_scene_frames"):
             v = getattr(self, name)
             if v is not None and not 1 <= v <= 100_000:

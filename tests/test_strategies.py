@@ -116,10 +116,13 @@ def test_bitrate_mode(frames):
 def test_settings_validation():
     with pytest.raises(SettingsError, match="either crf or bitrate"):
         StrategySettings(crf=20, bitrate=100_000)
-    with pytest.raises(SettingsError, match="crf 70"):
-        StrategySettings(crf=70)
-    with pytest.raises(SettingsError, match="0..51"):
-        get_strategy("x264").describe(StrategySettings(crf=60), 64, 64, 25)
+    with pytest.raises(SettingsError, match="crf -1"):
+        StrategySettings(crf=-1)
+    for crf in (52, 99):  # the range is the strategy's own, whatever the value
+        with pytest.raises(SettingsError, match=r"x264: crf \d+ is outside 0\.\.51"):
+            get_strategy("x264").describe(StrategySettings(crf=crf), 64, 64, 25)
+    with pytest.raises(SettingsError, match=r"semantic_latent: crf 64 is outside 0\.\.63"):
+        get_strategy("semantic_latent").describe(StrategySettings(crf=64), 64, 64, 25)
     with pytest.raises(SettingsError, match="unknown preset 'warp'"):
         get_strategy("x265").describe(StrategySettings(preset="warp"), 64, 64, 25)
     get_strategy("av1").describe(StrategySettings(crf=60, preset="12"), 64, 64, 25)

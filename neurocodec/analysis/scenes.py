@@ -102,10 +102,11 @@ def split_scenes(
 def save_scenes(path: str | os.PathLike, scenes: list[Scene], frames: int) -> None:
     """Write an Av1an-shaped scene file."""
     from ..io.atomic import atomic_path
+    from ..strict_json import dumps
 
     doc = {"scenes": [s.to_dict() for s in scenes], "frames": frames}
     with atomic_path(path, overwrite=True) as tmp:
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        tmp.write_text(dumps(doc, indent=1) + "\n")
 
 
 def load_scenes(path: str | os.PathLike) -> tuple[list[Scene], int]:

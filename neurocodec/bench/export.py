@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from ..io.atomic import atomic_path
+from ..strict_json import dumps
 
 __all__ = ["write_json", "write_compressai", "plot_rd"]
 
 
 def write_json(results: dict[str, Any], path: str | os.PathLike, *, overwrite: bool = True) -> None:
     with atomic_path(path, overwrite=overwrite) as tmp:
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
+        tmp.write_text(dumps(results, indent=2) + "\n")
 
 
 def write_compressai(results: dict[str, Any], folder: str | os.PathLike) -> list[Path]:
@@ -46,7 +46,7 @@ def write_compressai(results: dict[str, Any], folder: str | os.PathLike) -> list
             }
             path = out / f"{Path(clip['name']).stem}__{name}.json"
             with atomic_path(path, overwrite=True) as tmp:
-                tmp.write_text(json.dumps(doc, indent=2) + "\n")
+                tmp.write_text(dumps(doc, indent=2) + "\n")
             written.append(path)
     return written
 

@@ -7,7 +7,6 @@ alone writes to the database.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SettingsError
+from ..strict_json import dumps
 
 __all__ = ["PreparedClip", "EvalJob", "prepare_clips", "evaluate", "apply_device", "check_device", "METRICS"]
 
@@ -106,5 +106,5 @@ def evaluate(job: EvalJob) -> dict[str, Any]:
     metrics = {m: sum(p[m] for p in points) / len(points) for m in METRICS}
     result = {"trial": job.trial_number, "params": job.params, "metrics": metrics, "clips": points}
     result_path = out / f"trial{job.trial_number}_result.json"
-    result_path.write_text(json.dumps(result, indent=1, default=str))
+    result_path.write_text(dumps(result, indent=1, default=str))
     return {"metrics": metrics, "clips": points, "files": {"result": str(result_path), "bitstreams": bitstreams}}

@@ -12,21 +12,53 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import OutputExistsError
+from ..errors import OutputExistsError, OutputIsInputError
 
-__all__ = ["atomic_path", "check_writable"]
+__all__ = ["atomic_path", "check_writable", "check_not_input"]
 
 
 def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
     """Refuse an existing output unless ``overwrite``; check its folder exists."""
     p = Path(path)
-    if p.exists() and not overwrite:
-        raise OutputExistsError(f"{p}: already exists (use --overwrite / -y to replace it)")
     if p.is_dir():
         raise OutputExistsError(f"{p}: is a folder, not a file name")
+    if p.exists() and not overwrite:
+        raise OutputExistsError(f"{p}: already exists (use --overwrite / -y to replace it)")
     if not p.parent.exists():
         raise FileNotFoundError(f"{p.parent}: output folder does not exist")
     return p
+
+
+def check_not_input(
+    output: str | os.PathLike | None, *inputs: str | os.PathLike | None, inside: bool = False
+) -> None:
+    """Refuse an output that is one of the inputs, whatever ``overwrite`` says.
+
+    The same path after resolving links, or the same file on disk (a hard
+    link) counts as the input. ``None`` entries are skipped, so optional
+    arguments can be passed as they are.
+
+    Args:
+        output: A file or folder the caller is about to write.
+        inputs: Files or folders it reads.
+        inside: Also refuse an output inside an input folder (e.g. an encode
+            of a frame folder writing into that folder).
+
+    Raises:
+        OutputIsInputError: ``output`` is (or, with ``inside``, lies in) an input.
+    """
+    if output is None:
+        return
+    out = Path(output)
+    resolved = out.resolve()
+    for inp in inputs:
+        if inp is None:
+            continue
+        src = Path(inp)
+        if resolved == src.resolve() or (out.exists() and src.exists() and os.path.samefile(out, src)):
+            raise OutputIsInputError(f"{out}: is the input {src}; choose another output (-y never replaces an input)")
+        if inside and src.is_dir() and src.resolve() in resolved.parents:
+            raise OutputIsInputError(f"{out}: is inside the input folder {src}; choose an output outside it")
 
 
 @contextlib.contextmanager

@@ -89,7 +89,7 @@ class VideoSource(ABC):
 class PyAVSource(VideoSource):
     """Any container or elementary stream PyAV (FFmpeg) can decode, including y4m."""
 
-    def __init__(self, path: str | os.PathLike, *, fps: Fraction | None = None):
+    def __init__(self, path: str | os.PathLike, *, fps: Fraction | None = None, strict: bool = False):
         import av
 
         from .avframes import color_from_av
@@ -119,6 +119,12 @@ class PyAVSource(VideoSource):
                 )
         except av.FFmpegError as exc:
             raise InputError(f"{self.path}: not a readable video ({_av_reason(exc)})") from None
+        # FFmpeg drops a y4m frame cut short without a word; the file's layout tells.
+        scan = _scan_y4m(self.path)
+        if scan is not None and scan[1]:
+            frames, extra, size = scan
+            what = f"{self.path}: truncated: {extra} bytes after frame {frames} are less than a frame ({size} bytes)"
+            _cut_short(what, frames, strict=strict)
 
     def frames(self) -> Iterator[Frame]:
         import av
@@ -142,6 +148,64 @@ class PyAVSource(VideoSource):
 
 def _av_reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+
+
+def _cut_short(what: str, frames: int, *, strict: bool) -> None:
+    """Warn that an input's last frame is incomplete (``what``: the file and how), or with ``strict`` refuse it."""
+    if strict:
+        raise InputError(f"{what}; refused by --strict")
+    log.warning("%s; reading the %d whole frames", what, frames)
+
+
+#: y4m colour spaces: (horizontal, vertical) chroma subsampling shifts and plane count.
+_Y4M_LAYOUTS = {
+    "420": (1, 1, 3), "420jpeg": (1, 1, 3), "420mpeg2": (1, 1, 3), "420paldv": (1, 1, 3),
+    "411": (2, 0, 3), "422": (1, 0, 3), "444": (0, 0, 3), "444alpha": (0, 0, 4), "mono": (0, 0, 1),
+}
+
+
+def _y4m_frame_bytes(header: bytes) -> int | None:
+    """Bytes of one frame's pixels from a y4m stream header; None for a layout not understood."""
+    fields = {t[:1]: t[1:] for t in header.decode("ascii", "replace").split()[1:]}
+    try:
+        w, h = int(fields["W"]), int(fields["H"])
+    except (KeyError, ValueError):
+        return None
+    m = re.fullmatch(r"(\w+?)(?:p(\d+))?", fields.get("C", "420"))  # e.g. 420jpeg, 420p10
+    if not m or m.group(1) not in _Y4M_LAYOUTS:
+        return None
+    sx, sy, planes = _Y4M_LAYOUTS[m.group(1)]
+    chroma = -(-w >> sx) * -(-h >> sy)  # rounded up, as FFmpeg sizes odd frames
+    samples = w * h + (2 * chroma if planes > 1 else 0) + (w * h if planes == 4 else 0)
+    return samples * (2 if m.group(2) and int(m.group(2)) > 8 else 1)
+
+
+def _scan_y4m(path: str) -> tuple[int, int, int] | None:
+    """Whole frames, bytes of an incomplete last frame and frame size of a y4m file.
+
+    Reads only the stream and frame header lines (seeking over the pixels).
+    None when the file is not y4m or its layout is not understood (then the
+    decoder alone judges it).
+    """
+    with open(path, "rb") as fh:
+        header = fh.readline(4096)
+        if not header.startswith(b"YUV4MPEG2 ") or not header.endswith(b"\n"):
+            return None
+        size = _y4m_frame_bytes(header)
+        if size is None:
+            return None
+        total = os.fstat(fh.fileno()).st_size
+        frames, pos = 0, fh.tell()
+        while pos < total:
+            line = fh.readline(4096)
+            if not line.startswith(b"FRAME"):
+                return None
+            if not line.endswith(b"\n") or fh.tell() + size > total:
+                return frames, total - pos, size
+            pos = fh.tell() + size
+            fh.seek(pos)
+            frames += 1
+        return frames, 0, size
 
 
 class FrameFolderSource(VideoSource):
@@ -204,27 +268,36 @@ def _natural_key(p: Path) -> list:
 class RawYuvSource(VideoSource):
     """Headerless planar 8-bit YUV 4:2:0 (I420) with an explicit size and rate."""
 
-    def __init__(self, path: str | os.PathLike, *, size: tuple[int, int] | None, fps: Fraction | None):
+    def __init__(
+        self, path: str | os.PathLike, *, size: tuple[int, int] | None, fps: Fraction | None, strict: bool = False
+    ):
         self.path = str(path)
-        if size is None or fps is None:
+        if size is None:
             raise InputError(f"{self.path}: raw YUV has no header; give its --size WxH and --fps")
+        if fps is None:
+            raise InputError(f"{self.path}: raw YUV has no frame rate; give --fps too (e.g. 25 or 30000/1001)")
         w, h = size
         self.frame_bytes = frame_nbytes(w, h)
         total = os.path.getsize(self.path)
         count, rest = divmod(total, self.frame_bytes)
-        if count == 0 or rest:
+        if count == 0:
             raise InputError(
-                f"{self.path}: {total} bytes is not a whole number of {w}x{h} I420 frames "
-                f"({self.frame_bytes} bytes each); check --size"
+                f"{self.path}: {total} bytes is less than one {w}x{h} I420 frame ({self.frame_bytes} bytes); "
+                "check --size"
             )
+        if rest:
+            what = (f"{self.path}: {total} bytes is not a whole number of {w}x{h} I420 frames "
+                    f"({self.frame_bytes} bytes each): truncated, or check --size")
+            _cut_short(what, count, strict=strict)
         self.info = VideoInfo(width=w, height=h, fps=fps, frame_count=count)
 
     def frames(self) -> Iterator[Frame]:
         w, h = self.info.width, self.info.height
         with open(self.path, "rb") as fh:
-            while chunk := fh.read(self.frame_bytes):
+            for _ in range(self.info.frame_count):
+                chunk = fh.read(self.frame_bytes)
                 if len(chunk) != self.frame_bytes:
-                    raise InputError(f"{self.path}: truncated last frame")
+                    raise InputError(f"{self.path}: shrank while being read")
                 yield Frame.frombuffer(chunk, w, h)
 
 
@@ -233,6 +306,7 @@ def open_source(
     *,
     size: tuple[int, int] | str | None = None,
     fps: Fraction | str | float | None = None,
+    strict: bool = False,
 ) -> VideoSource:
     """Open a video for reading, choosing the reader from the path.
 
@@ -241,10 +315,12 @@ def open_source(
             a folder of numbered images, a raw ``.yuv`` file, or a ``.ncv`` bitstream.
         size: ``(W, H)`` or ``"WxH"``; required for raw ``.yuv``.
         fps: Frame rate; required for raw ``.yuv``, overrides the container's otherwise.
+        strict: Refuse a y4m or raw ``.yuv`` whose last frame is incomplete; by
+            default a warning is logged and the whole frames before it are read.
 
     Raises:
         SourceNotFoundError: The path does not exist.
-        InputError: The path is not a readable video.
+        InputError: The path is not a readable video (or, with ``strict``, is truncated).
     """
     p = Path(path)
     if not p.exists():
@@ -256,14 +332,14 @@ def open_source(
     if p.is_dir():
         return FrameFolderSource(p, fps=fps)
     if p.suffix.lower() in RAW_SUFFIXES:
-        return RawYuvSource(p, size=size, fps=fps)
+        return RawYuvSource(p, size=size, fps=fps, strict=strict)
     if p.suffix.lower() == ".ncv":
         from ..agents.decoder import DecodingAgent
 
         return DecodingAgent(p).as_source(fps=fps)
     if size is not None:
         raise InputError(f"{p}: --size only applies to raw .yuv input")
-    source = PyAVSource(p, fps=fps)
+    source = PyAVSource(p, fps=fps, strict=strict)
     if fps is not None:
         source.info = replace(source.info, fps=fps)
     return source

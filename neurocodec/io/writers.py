@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import SettingsError
-from .atomic import atomic_path
+from .atomic import atomic_path, check_writable
 from .frame import Frame, VideoInfo
 
 __all__ = ["VideoWriter", "Y4MWriter", "RawYuvWriter", "PyAVWriter", "open_writer", "write_video", "OUTPUT_SUFFIXES"]
@@ -132,6 +132,14 @@ class PyAVWriter(VideoWriter):
             raise SettingsError(f"output codec must be ffv1 or x264, got {codec!r}")
         if codec == "ffv1" and suffix == ".mp4":
             raise SettingsError(f"{path}: FFV1 cannot be stored in mp4; use .mkv or --codec x264")
+        if crf is not None:
+            if codec == "ffv1":
+                raise SettingsError(f"{path}: FFV1 is lossless and takes no --crf; use --codec x264 for a lossy file")
+            from ..strategies.classical import X264
+
+            lo, hi = X264().crf_bounds()  # libx264's scale, as an x264 encode checks it
+            if not lo <= crf <= hi:
+                raise SettingsError(f"{path}: x264 crf {crf:g} is outside {lo}..{hi}")
         if codec == "x264" and (info.width % 2 or info.height % 2):
             raise SettingsError(f"{path}: x264 needs even dimensions, video is {info.width}x{info.height}; use .y4m or .mkv")
         super().__init__(path, info, overwrite=overwrite)
@@ -168,6 +176,7 @@ def open_writer(
     crf: float | None = None,
 ) -> VideoWriter:
     """Open a writer chosen by the file extension (.y4m, .yuv, .mkv, .mp4)."""
+    check_writable(path, overwrite)  # a folder or an existing file is named as such, before its extension
     suffix = Path(path).suffix.lower()
     if suffix == ".y4m":
         cls = Y4MWriter

@@ -9,6 +9,7 @@ strategies register through the entry-point group ``neurocodec.strategies``
 from __future__ import annotations
 
 import logging
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ..io.frame import Frame
 __all__ = [
     "Strategy",
     "StrategySettings",
+    "check_crf",
     "DecodeContext",
     "register",
     "get_strategy",
@@ -63,14 +65,24 @@ class StrategySettings:
     def __post_init__(self) -> None:
         if self.crf is not None and self.bitrate is not None:
             raise SettingsError("give either crf or bitrate, not both")
-        if self.crf is not None and not 0 <= self.crf <= 63:
-            raise SettingsError(f"crf {self.crf} is outside 0..63")
+        # Only what holds on every scale: the range is the strategy's (check_crf, when it describes the settings).
+        if self.crf is not None and not (math.isfinite(self.crf) and self.crf >= 0):
+            raise SettingsError(f"crf {self.crf} is not a number >= 0")
         if self.bitrate is not None and not 1000 <= self.bitrate <= 2_000_000_000:
             raise SettingsError(f"bitrate {self.bitrate} b/s is outside 1 kb/s .. 2 Gb/s")
         if self.keyint is not None and not 1 <= self.keyint <= 10_000:
             raise SettingsError(f"keyint {self.keyint} is outside 1..10000")
         if self.threads is not None and not 1 <= self.threads <= 64:
             raise SettingsError(f"threads {self.threads} is outside 1..64")
+
+
+def check_crf(strategy: Strategy, crf: float | None) -> None:
+    """Refuse a CRF outside ``strategy.crf_bounds()``, in the strategy's own words."""
+    if crf is None:
+        return
+    lo, hi = strategy.crf_bounds()
+    if not lo <= crf <= hi:
+        raise SettingsError(f"{strategy.name}: crf {crf:g} is outside {lo}..{hi}")
 
 
 @dataclass(frozen=True)

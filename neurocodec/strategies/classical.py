@@ -25,7 +25,7 @@ from typing import Any
 from ..bitstream.chunks import Cursor, encode_varint
 from ..errors import EncoderError, NcvFormatError, SettingsError
 from ..io.frame import Frame
-from .base import DecodeContext, Strategy, StrategySettings, register
+from .base import DecodeContext, Strategy, StrategySettings, check_crf, register
 
 __all__ = ["ClassicalStrategy", "X264", "X265", "AV1"]
 
@@ -75,8 +75,7 @@ class ClassicalStrategy(Strategy):
     # -- options -------------------------------------------------------------
 
     def _check(self, settings: StrategySettings) -> None:
-        if settings.crf is not None and settings.crf > self.max_crf:
-            raise SettingsError(f"{self.name}: crf {settings.crf} is outside 0..{self.max_crf}")
+        check_crf(self, settings.crf)
         if settings.preset is not None and str(settings.preset) not in self.presets:
             raise SettingsError(f"{self.name}: unknown preset {settings.preset!r}; use one of {', '.join(self.presets)}")
 

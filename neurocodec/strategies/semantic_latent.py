@@ -44,7 +44,7 @@ from ..bitstream.ids import STRATEGY_IDS
 from ..errors import NcvFormatError, NeurocodecError
 from ..io.frame import Frame
 from ..models.registry import DEFAULTS, INSTALLED, ModelRef, check_name, check_segment_model
-from .base import DecodeContext, Strategy, StrategySettings, register
+from .base import DecodeContext, Strategy, StrategySettings, check_crf, register
 
 if TYPE_CHECKING:
     import torch
@@ -269,6 +269,7 @@ class SemanticLatent(Strategy):
     # -- description -----------------------------------------------------------------
 
     def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
+        check_crf(self, settings.crf)
         crf = int(round(settings.crf if settings.crf is not None else self.default_crf))
         return {"crf": crf, "model": self._stored_name(settings.model), "keyint": settings.keyint}
 
