@@ -218,7 +218,7 @@ def test_truncated_y4m_warns_or_is_refused(work, tmp_path, caplog):
     d, clip, _, _ = work
     cut = _cut(clip, tmp_path / "cut.y4m", 1000)  # inside the 4th of 4 frames (9216 bytes each)
     with caplog.at_level("WARNING"):
-        res = run("encode", cut, tmp_path / "o.ncv", "-s", "x264", "--no-quality", "-q")
+        res = run("encode", cut, tmp_path / "o.ncv", "-s", "x264", "--no-quality")  # -q would hide the warning
     assert res.exit_code == 0, res.output
     assert "cut.y4m" in caplog.text and "reading the 3 whole frames" in caplog.text
     assert run("info", tmp_path / "o.ncv", "--json").output.count('"frames": 3') == 1
@@ -239,10 +239,10 @@ def test_truncated_raw_yuv_warns_or_is_refused(tmp_path, caplog):
 
 
 def test_stderr_of_a_real_run(tmp_path, small_clip):
-    """The console script: the truncation warning shows without -v, torch's own warnings do not."""
+    """The console script: the truncation warning shows without -v (-q would hide it), torch's own warnings do not."""
     cut = _cut(make_clip(tmp_path / "c.y4m", 64, 64, 3), tmp_path / "cut.y4m", 100)
     exe = [sys.executable, "-c", "from neurocodec_cli.main import main; main()"]
-    res = subprocess.run([*exe, "encode", str(cut), str(tmp_path / "o.ncv"), "-s", "semantic_latent", "-q"],
+    res = subprocess.run([*exe, "encode", str(cut), str(tmp_path / "o.ncv"), "-s", "semantic_latent"],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stderr.splitlines() == [
