@@ -19,15 +19,26 @@ Hard cuts
     takes for a cut. FFmpeg's ``scdet`` filter, run through PyAV on the grey
     thumbnail, scores each frame's change against the previous frame's.
 
+    Fine texture moving by fractions of a thumbnail pixel (a pan over noise)
+    cannot be motion-compensated: its score stays high from frame to frame
+    and raises the local level over a cut into or out of it. The *tonal
+    change*, the mean absolute difference between the sorted luma values of
+    two 40-pixel thumbnails (the distance between their histograms), ignores
+    where pixels are, so such a pan hardly changes it; it is a cut on its own
+    when it is at least ``tonal_threshold`` and ``tonal_ratio`` times its own
+    local level (and our score at least ``cut_threshold``).
+
     ``cut_method="both"`` (the default) reports a cut where our test fires and
     scdet agrees within one frame, or where our score alone is decisive
-    (``cut_strong``, ``cut_strong_ratio``): scdet vetoes the jerky non-rigid
-    motion of handheld close-ups that fools our test, ours vetoes scdet's
-    false alarms on whip pans and at motion onsets, and the decisive path
-    covers scdet's blind spot, a cut out of a fast pan. ``"own"`` and
-    ``"scdet"`` use one test alone. docs/scene-detection.md has the
-    measurements. A cut closer than ``min_scene_frames`` to the previous cut
-    is dropped.
+    (``cut_strong``, ``cut_strong_ratio``, or ``cut_clear_ratio`` times the
+    level with the tones changed by ``tonal_threshold``), or where the tonal
+    test fires: scdet vetoes the jerky non-rigid motion of handheld close-ups
+    that fools our test, ours vetoes scdet's false alarms on whip pans and at
+    motion onsets, and the decisive paths cover scdet's blind spots, a cut
+    out of a fast pan and a cut of less than about 25 levels. ``"own"``
+    (our test or the tonal test) and ``"scdet"`` use one detector alone.
+    docs/scene-detection.md has the measurements. A cut closer than
+    ``min_scene_frames`` to the previous cut is dropped.
 
 Fades and dissolves
     During a dissolve from shot A to shot B every frame is, pixel by pixel,
@@ -40,7 +51,9 @@ Fades and dissolves
     the frame lies inside a gradual transition. For a run of such frames the
     transition is the stretch of frames around it that each move on by a
     similar step along the run's direction; it is accepted when its frames
-    fit blends of its two end frames with weights growing about linearly.
+    fit blends of its two end frames with weights growing about linearly and
+    no shift explains the ends, nor the ends against frames a few further
+    out (fine texture panning slowly passes for a blend over a short span).
     It is a ``fade`` when one end is flat (its slow start or end is then
     followed to the flat frames) or, at the end of the clip, a darkened copy
     of the other end, and a ``dissolve`` when the ends are two different
@@ -409,6 +422,9 @@ class ShotDetector:
         d = float(np.abs(ba).mean())
         if d < float(self.cfg["gradual_min_change"]):
             log.debug("gradual candidate %d+%d rejected: change %.1f", s, length, d)
+            return True
+        if _motion_residual(a_, b_) < _MOTION * d:
+            log.debug("gradual candidate %d+%d rejected: camera motion", s, length)
             return True
         # Fine texture panning slowly (noise, foliage) aliases in the thumbnails: over a few frames
         # no shift explains it, and it passes for a blend. Over a longer span the pan is a shift
