@@ -5,11 +5,15 @@ Run by hand (not collected by pytest):
     .venv/bin/python benchmarks/scene_detection.py ../shared/data/video
     .venv/bin/python benchmarks/scene_detection.py ../shared/data/video --variants both,scdet-full --no-extra
     .venv/bin/python benchmarks/scene_detection.py ../shared/data/video --derive-truth
+    .venv/bin/python benchmarks/scene_detection.py --synthetic-only
 
 For every detector variant it prints, per clip, the cuts found, true and false
 positives, precision, recall (raw, and "achievable": against the largest set of
 true cuts that the minimum-scene rule lets a detector report), the gradual
 transitions found, and the detector's own time per frame (decoding excluded).
+Two synthetic sets follow, scored as totals with a tolerance of one frame: the
+hard-cut clips of ``neurocodec.io.synthetic.hard_cut_clips`` and the five-shot
+pattern clip of issue 13 at many seeds.
 How the ground truth below was obtained is in docs/scene-detection.md.
 """
 
@@ -126,6 +130,68 @@ def synthetic() -> dict[str, tuple[list[Frame], Truth]]:
     out["synthetic fast motion"] = (
         clip(40, "astronaut", (24, 10), -0.01) + clip(40, "camera", (-30, 0)), Truth([40]))
     return out
+
+
+def issue_clips(seeds: range = range(30)):
+    """The clip of issue 13 (160x96, 150 frames): a pan over noise, moving bars, a flat field with a
+    moving block, a moving gradient and the pan again, cuts at 24, 54, 84 and 114; per seed, with
+    the noise panning by whole pixels (3, 1) and by sub-pixel steps (1.5, 0.5) per frame."""
+    from neurocodec.io.synthetic import concat_shots, pattern
+
+    for seed in seeds:
+        for motion in ((3.0, 1.0), (1.5, 0.5)):
+            frames, cuts = concat_shots([
+                pattern(160, 96, 24, kind="noise", motion=motion, seed=seed),
+                pattern(160, 96, 30, kind="bars", motion=(2, 0), seed=seed + 100),
+                pattern(160, 96, 30, kind="block", motion=(3, 2), seed=seed + 200),
+                pattern(160, 96, 30, kind="gradient", motion=(2, 1), seed=seed + 300),
+                pattern(160, 96, 36, kind="noise", motion=motion, seed=seed),
+            ])
+            yield f"issue 13 layout, seed {seed}, noise pan {motion}", frames, cuts
+
+
+def hard_cut_sets(seeds: list[int]):
+    from neurocodec.io.synthetic import hard_cut_clips
+
+    for seed in seeds:
+        for name, frames, cuts in hard_cut_clips(seed=seed):
+            yield f"seed {seed}, {name}", frames, cuts
+
+
+def score_set(title: str, clips, variants: list[str]) -> None:
+    """Totals over a set of synthetic clips: a cut within one frame of a true one counts, each
+    once; a gradual transition is a false boundary (none of these clips has one)."""
+    tot = {v: {"truth": 0, "found": 0, "tp": 0, "gradual": 0, "frames": 0, "time": 0.0, "missed": []}
+           for v in variants}
+    for name, frames, cuts in clips:
+        for v in variants:
+            found, n, spent, _ = run_detector(frames, Fraction(25), VARIANTS[v])
+            t = tot[v]
+            starts = [x.frame for x in found if x.kind == "cut"]
+            left = list(starts)
+            for c in cuts:
+                near = [x for x in left if abs(x - c) <= 1]
+                if near:
+                    left.remove(near[0])
+                    t["tp"] += 1
+                else:
+                    t["missed"].append(f"{name}: {c}")
+            t["truth"] += len(cuts)
+            t["found"] += len(starts)
+            t["gradual"] += len(found) - len(starts)
+            t["frames"] += n
+            t["time"] += spent
+    print(f"== {title}")
+    for v in variants:
+        t = tot[v]
+        fp = t["found"] - t["tp"] + t["gradual"]
+        print(f"   {v:12s} cuts {t['truth']}  found {t['tp']}  false {fp} (gradual {t['gradual']})"
+              f"  P {t['tp'] / max(1, t['tp'] + fp):.3f}  R {t['tp'] / max(1, t['truth']):.3f}"
+              f"  {t['time'] / max(1, t['frames']) * 1e3:.2f} ms/frame")
+        for m in t["missed"][:6]:
+            print(f"      missed {m}")
+        if len(t["missed"]) > 6:
+            print(f"      ... and {len(t['missed']) - 6} more")
 
 
 VARIANTS: dict[str, dict] = {
@@ -251,7 +317,9 @@ def decoded(path: Path, limit: int | None = None) -> tuple[list[Frame], Fraction
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("media", type=Path, help="folder holding the shared clips")
+    ap.add_argument("media", type=Path, nargs="?", help="folder holding the shared clips")
+    ap.add_argument("--synthetic-only", action="store_true", help="only the synthetic clips and sets (no media)")
+    ap.add_argument("--hard-cut-seeds", default="0,1,2,3", help="seeds of the hard-cut set (50 cuts each)")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: " + ", ".join(VARIANTS))
     ap.add_argument("--no-extra", action="store_true", help="skip the false-alarm check on other clips")
     ap.add_argument("--speed", default="sam2_dog_720p.mp4,two_people_room_1080p_72f.mp4",
@@ -259,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--derive-truth", action="store_true",
                     help="re-derive the ground truth of the 1700-frame clip and the airplane fade, then stop")
     args = ap.parse_args(argv)
+    if args.media is None and not args.synthetic_only:
+        ap.error("give the media folder, or --synthetic-only")
     if args.derive_truth:
         cuts, seqs, worst = derive_ls_sva_d_cuts(args.media / "multiscene_qcif_1700f.264")
         same = cuts == CLIPS["multiscene_qcif_1700f.264"].cuts
@@ -270,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     for v in variants:
         if v not in VARIANTS:
             ap.error(f"unknown variant {v!r}")
-    groups = [("ground truth", CLIPS)] + ([] if args.no_extra else [("false-alarm check", EXTRA)])
+    groups = [] if args.synthetic_only else [("ground truth", CLIPS)]
+    if not (args.no_extra or args.synthetic_only):
+        groups.append(("false-alarm check", EXTRA))
     groups.append(("synthetic", None))
     totals = {v: {"tp": 0, "fp": 0, "truth": 0, "reach": 0, "frames": 0, "time": 0.0} for v in variants}
     for title, clips in groups:
@@ -306,6 +378,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"  {spent / n * 1e3:.2f} ms/frame" + (f"  FP at {fp[:12]}" if fp else "")
                 )
             del frames
+    seeds = [int(x) for x in args.hard_cut_seeds.split(",") if x.strip()]
+    score_set(f"synthetic hard cuts (hard_cut_clips, seeds {seeds})", hard_cut_sets(seeds), variants)
+    score_set("synthetic issue 13 layout (30 seeds x 2 noise pans)", issue_clips(), variants)
+    if args.synthetic_only:
+        return 0
     print("== totals over the ground-truth clips")
     for v in variants:
         t = totals[v]

@@ -19,15 +19,26 @@ Hard cuts
     takes for a cut. FFmpeg's ``scdet`` filter, run through PyAV on the grey
     thumbnail, scores each frame's change against the previous frame's.
 
+    Fine texture moving by fractions of a thumbnail pixel (a pan over noise)
+    cannot be motion-compensated: its score stays high from frame to frame
+    and raises the local level over a cut into or out of it. The *tonal
+    change*, the mean absolute difference between the sorted luma values of
+    two 40-pixel thumbnails (the distance between their histograms), ignores
+    where pixels are, so such a pan hardly changes it; it is a cut on its own
+    when it is at least ``tonal_threshold`` and ``tonal_ratio`` times its own
+    local level (and our score at least ``cut_threshold``).
+
     ``cut_method="both"`` (the default) reports a cut where our test fires and
     scdet agrees within one frame, or where our score alone is decisive
-    (``cut_strong``, ``cut_strong_ratio``): scdet vetoes the jerky non-rigid
-    motion of handheld close-ups that fools our test, ours vetoes scdet's
-    false alarms on whip pans and at motion onsets, and the decisive path
-    covers scdet's blind spot, a cut out of a fast pan. ``"own"`` and
-    ``"scdet"`` use one test alone. docs/scene-detection.md has the
-    measurements. A cut closer than ``min_scene_frames`` to the previous cut
-    is dropped.
+    (``cut_strong``, ``cut_strong_ratio``, or ``cut_clear_ratio`` times the
+    level with the tones changed by ``tonal_threshold``), or where the tonal
+    test fires: scdet vetoes the jerky non-rigid motion of handheld close-ups
+    that fools our test, ours vetoes scdet's false alarms on whip pans and at
+    motion onsets, and the decisive paths cover scdet's blind spots, a cut
+    out of a fast pan and a cut of less than about 25 levels. ``"own"``
+    (our test or the tonal test) and ``"scdet"`` use one detector alone.
+    docs/scene-detection.md has the measurements. A cut closer than
+    ``min_scene_frames`` to the previous cut is dropped.
 
 Fades and dissolves
     During a dissolve from shot A to shot B every frame is, pixel by pixel,
@@ -40,7 +51,9 @@ Fades and dissolves
     the frame lies inside a gradual transition. For a run of such frames the
     transition is the stretch of frames around it that each move on by a
     similar step along the run's direction; it is accepted when its frames
-    fit blends of its two end frames with weights growing about linearly.
+    fit blends of its two end frames with weights growing about linearly and
+    no shift explains the ends, nor the ends against frames a few further
+    out (fine texture panning slowly passes for a blend over a short span).
     It is a ``fade`` when one end is flat (its slow start or end is then
     followed to the flat frames) or, at the end of the clip, a darkened copy
     of the other end, and a ``dissolve`` when the ends are two different
@@ -80,6 +93,9 @@ DEFAULT_TUNING: dict[str, object] = {
     "cut_strong_ratio": 3.5,  # ...when also this many times the local level
     "scdet_threshold": 10.0,  # scdet's own default
     "scdet_input": "thumb",  # "thumb": the grey analysis thumbnail; "full": whole YUV frames
+    "cut_clear_ratio": 8.0,  # "both": own score this many times the local level needs no scdet when the tones changed
+    "tonal_threshold": 8.0,  # tonal change (luma levels) that counts as changed tones
+    "tonal_ratio": 10.0,  # a tonal change this many times its local level is a cut (with the own score floor)
     # Gradual transitions.
     "gradual": True,
     "gradual_scales": None,  # frames before/after each tested frame (None: 2, 4, 8 and 0.32 s)
@@ -145,8 +161,9 @@ class ShotDetector:
         self._size: tuple[int, int] | None = None
         self._block = 1
         self._prev_small: np.ndarray | None = None
-        # Cut scoring: (index, own score, scdet score) of the last frames, and candidates found.
-        self._scores: deque[tuple[int, float, float]] = deque(maxlen=_PAST + 1 + _AHEAD)
+        self._prev_tones: np.ndarray | None = None
+        # Cut scoring: (index, own score, scdet score, tonal change) of the last frames, and candidates found.
+        self._scores: deque[tuple[int, float, float, float]] = deque(maxlen=_PAST + 1 + _AHEAD)
         self._candidates: deque[tuple[int, float]] = deque()  # cuts not yet checked against gradual ones
         self._cuts: list[Transition] = []
         self._last_cut: int | None = None
@@ -179,12 +196,14 @@ class ShotDetector:
             )
         thumb = _block_mean(frame.y, self._block)
         small = _half(thumb) if thumb.shape[1] > 80 else thumb
-        own = 0.0
+        tones = np.sort(_half(small), axis=None)
+        own = tonal = 0.0
         if self._prev_small is not None:
             own = _shift_mad(self._prev_small, small, int(self.cfg["search"]))
-        self._prev_small = small
+            tonal = float(np.abs(tones - self._prev_tones).mean())
+        self._prev_small, self._prev_tones = small, tones
         sc = self._scdet.push(frame, thumb, n) if self._scdet is not None else 0.0
-        self._scores.append((n, own, sc))
+        self._scores.append((n, own, sc, tonal))
         if n >= _AHEAD:
             self._decide_cut(n - _AHEAD)
         if self._ring is not None:
@@ -251,20 +270,26 @@ class ShotDetector:
         if i < 1:
             return
         # scdet compares a frame's change with the previous frame's, which frame 1 lacks.
-        rows = {k: (own, sc if k > 1 else 0.0) for k, own, sc in self._scores}
+        rows = {k: (own, sc if k > 1 else 0.0, tonal) for k, own, sc, tonal in self._scores}
         if i not in rows:
             return
-        own, sc = rows[i]
+        own, sc, tonal = rows[i]
         method = self.cfg["cut_method"]
         fire_own = True
         level = 0.0
+        tonal_cut = False
         if method in ("own", "both"):
-            past = [rows[k][0] for k in range(i - _PAST, i) if k >= 1 and k in rows]
-            ahead = [rows[k][0] for k in range(i + 1, i + 1 + _AHEAD) if k in rows]
-            if not past and not ahead:
+            level = _local_level(rows, i, 0)
+            if level is None:
                 return  # a lone frame pair: motion and a cut look alike
-            level = max(float(np.median(past)) if past else 0.0, min(ahead) if ahead else 0.0)
-            fire_own = own >= float(self.cfg["cut_threshold"]) and own >= float(self.cfg["cut_ratio"]) * level
+            floor = float(self.cfg["cut_threshold"])
+            fire_own = own >= floor and own >= float(self.cfg["cut_ratio"]) * level
+            # Fine texture moving by fractions of a thumbnail pixel (a pan over noise, grass, water)
+            # cannot be motion-compensated, so its own score stays high and hides a cut into or out
+            # of it (and scdet's too). Its luma histogram hardly changes, while a cut to an
+            # unrelated picture usually changes it at once.
+            toned = own >= floor and tonal >= float(self.cfg["tonal_threshold"])
+            tonal_cut = toned and tonal >= float(self.cfg["tonal_ratio"]) * _local_level(rows, i, 2)
         thr = float(self.cfg["scdet_threshold"])
         if method == "own":
             fire_sc = True
@@ -279,7 +304,11 @@ class ShotDetector:
             fire_sc = fire_sc or (
                 own >= float(self.cfg["cut_strong"]) and own >= float(self.cfg["cut_strong_ratio"]) * level
             )
-        if fire_own and fire_sc:
+            # scdet's score is a plain difference on a percent scale: it misses cuts of less than about
+            # 25 levels even between two still shots. Far above the local level, with the tones
+            # changed too (a scrolled page keeps them), our score needs no confirmation.
+            fire_sc = fire_sc or (toned and own >= float(self.cfg["cut_clear_ratio"]) * level)
+        if (fire_own and fire_sc) or tonal_cut:
             self._candidates.append((i, own if method != "scdet" else sc))
 
     # -- gradual transitions ------------------------------------------------------
@@ -386,8 +415,9 @@ class ShotDetector:
         length = e - s + 1
         if not int(self.cfg["gradual_min_frames"]) <= length <= self._max_len or s - 1 < oldest:
             return True
+        last = min(e + 1, newest)
         a_ = ring.get(s - 1)
-        b_ = ring.get(min(e + 1, newest))
+        b_ = ring.get(last)
         ba = b_ - a_
         d = float(np.abs(ba).mean())
         if d < float(self.cfg["gradual_min_change"]):
@@ -396,6 +426,16 @@ class ShotDetector:
         if _motion_residual(a_, b_) < _MOTION * d:
             log.debug("gradual candidate %d+%d rejected: camera motion", s, length)
             return True
+        # Fine texture panning slowly (noise, foliage) aliases in the thumbnails: over a few frames
+        # no shift explains it, and it passes for a blend. Over a longer span the pan is a shift
+        # again, so the ends are also compared with frames further out on either side.
+        for h in self._scales:
+            for p_, q_ in ((s - 1 - h, last), (s - 1, last + h)):
+                if p_ >= oldest and q_ <= newest:
+                    far_a, far_b = ring.get(p_), ring.get(q_)
+                    if _motion_residual(far_a, far_b) < _MOTION * float(np.abs(far_b - far_a).mean()):
+                        log.debug("gradual candidate %d+%d rejected: camera motion (%d to %d)", s, length, p_, q_)
+                        return True
         mix = np.stack([ring.get(k) for k in range(s, min(e, newest) + 1)])
         w = ((mix - a_) * ba).sum(axis=(1, 2)) / float((ba * ba).sum())
         resid = np.abs(mix - a_ - w[:, None, None] * ba).mean(axis=(1, 2))
@@ -451,6 +491,16 @@ class ShotDetector:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _local_level(rows: dict[int, tuple[float, ...]], i: int, col: int) -> float | None:
+    """The larger of the median score of the frames before ``i`` and the smaller of the two after
+    (None when there is neither); ``col`` picks the score in ``rows``' tuples."""
+    past = [rows[k][col] for k in range(i - _PAST, i) if k >= 1 and k in rows]
+    ahead = [rows[k][col] for k in range(i + 1, i + 1 + _AHEAD) if k in rows]
+    if not past and not ahead:
+        return None
+    return max(float(np.median(past)) if past else 0.0, min(ahead) if ahead else 0.0)
 
 
 def _block_mean(y: np.ndarray, b: int) -> np.ndarray:
