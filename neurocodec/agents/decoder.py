@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from ..bitstream.container import NcvHeader, NcvReader, SegmentInfo
+from ..bitstream import NcvHeader, NcvReader, SegmentInfo
 from ..errors import ModelMismatchError, NcvFormatError, UnknownStrategyError
 from ..io.frame import ColorInfo, Frame, VideoInfo, crop
 from ..io.readers import VideoSource

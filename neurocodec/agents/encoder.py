@@ -35,7 +35,7 @@ from .._progress import counted, set_phase
 from .._version import __version__
 from ..analysis.pipeline import AnalysisConfig, analyze
 from ..analysis.scenes import Scene, load_scenes, save_scenes
-from ..bitstream.container import NcvWriter
+from ..bitstream import NcvWriter
 from ..errors import SettingsError
 from ..io.frame import Frame, frame_nbytes
 from ..io.readers import VideoSource, open_source

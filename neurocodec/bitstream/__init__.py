@@ -1,7 +1,10 @@
-"""The ``.ncv`` bitstream: chunk format, container reader/writer, frozen strategy ids."""
+"""The ``.ncv`` bitstream: chunk format, header, segment and index codecs, reader, writer, frozen strategy ids."""
 
-from .container import SIGNATURE, VERSION, NcvHeader, NcvReader, NcvWriter, SegmentInfo, read_header
+from .header import SIGNATURE, VERSION, NcvHeader
 from .ids import PRIVATE_ID_MIN, STRATEGY_IDS, name_for_id
+from .reader import NcvReader, read_header
+from .segment import SegmentInfo
+from .writer import NcvWriter
 
 __all__ = [
     "SIGNATURE",

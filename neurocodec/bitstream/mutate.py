@@ -13,17 +13,17 @@ Used by the fast hypothesis sample in the test suite and by
 
 from __future__ import annotations
 
-import json
 import random
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .chunks import CHUNK_OVERHEAD, encode_varint, pack_chunk
+from .chunks import CHUNK_OVERHEAD, Cursor, encode_varint, pack_chunk
+from .header import PREAMBLE_SIZE
+from .index import pack_index, pack_nend
+from .segment import HASH_SIZE, SegmentPrefix
 
 __all__ = ["Chunk", "split_chunks", "join_chunks", "OPERATORS", "mutate"]
-
-_PREAMBLE = 10  # signature (8) + version (2)
 
 
 @dataclass
@@ -36,13 +36,13 @@ class Chunk:
 
 def split_chunks(data: bytes) -> tuple[bytes, list[Chunk]]:
     """Preamble and chunks of a well-formed file (the seeds; never a mutant)."""
-    pos, chunks = _PREAMBLE, []
+    pos, chunks = PREAMBLE_SIZE, []
     while pos < len(data):
         ctype = data[pos : pos + 4]
         (length,) = struct.unpack(">I", data[pos + 4 : pos + 8])
         chunks.append(Chunk(ctype, data[pos + 8 : pos + 8 + length]))
         pos += CHUNK_OVERHEAD + length
-    return data[:_PREAMBLE], chunks
+    return data[:PREAMBLE_SIZE], chunks
 
 
 def join_chunks(preamble: bytes, chunks: list[Chunk], *, reindex: bool = True) -> bytes:
@@ -57,15 +57,13 @@ def join_chunks(preamble: bytes, chunks: list[Chunk], *, reindex: bool = True) -
         out += pack_chunk(c.ctype, c.payload)
     if reindex:
         indx_at = len(out)
-        index = encode_varint(len(entries)) + b"".join(
-            encode_varint(o) + encode_varint(s) + encode_varint(n) for o, s, n in entries
-        )
-        out += pack_chunk(b"INDX", index)
-        out += pack_chunk(b"NEND", struct.pack(">Q", indx_at))
+        out += pack_chunk(b"INDX", pack_index(entries))
+        out += pack_chunk(b"NEND", pack_nend(indx_at))
     return bytes(out)
 
 
 def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    """Unbounded and never failing: a truncated varint gives what was read."""
     value = shift = 0
     while pos < len(buf):
         byte = buf[pos]
@@ -77,39 +75,26 @@ def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
     return value, pos
 
 
-def _segment_layout(seg: bytes) -> dict:
-    """Field positions in a SEGM payload (best effort: a damaged one gives odd but harmless numbers)."""
-    pos = 0
-    fields = {}
-    for name in ("index", "sid"):
-        fields[name], pos = _read_varint(seg, pos)
-    n, pos = _read_varint(seg, pos)
-    pos += n  # strategy name
-    fields["start"], pos = _read_varint(seg, pos)
-    fields["count"], pos = _read_varint(seg, pos)
-    nh, pos = _read_varint(seg, pos)
-    fields["hashes_at"] = pos
-    pos += 32 * nh
-    fields["params_at"] = pos
-    np_, pos = _read_varint(seg, pos)
-    fields["params"] = (pos, pos + np_)
-    fields["payload_at"] = pos + np_
-    return fields
-
-
 def _segment_frames(seg: bytes) -> tuple[int, int]:
-    f = _segment_layout(seg)
-    return f["start"], f["count"]
+    """Start frame and frame count of a SEGM payload, best effort.
+
+    Not :meth:`SegmentPrefix.unpack`: this also runs on prefixes that a mutation
+    damaged (and the reader will refuse), where odd numbers are harmless.
+    """
+    pos = 0
+    for _ in ("index", "strategy id"):
+        _, pos = _read_varint(seg, pos)
+    n, pos = _read_varint(seg, pos)
+    start, pos = _read_varint(seg, pos + n)  # after the strategy name
+    count, pos = _read_varint(seg, pos)
+    return start, count
 
 
-def _with_params(seg: bytes, params_raw: bytes) -> bytes:
-    f = _segment_layout(seg)
-    a, b = f["params"]
-    return seg[: f["params_at"]] + encode_varint(len(params_raw)) + params_raw + seg[b:]
-
-
-def _with_payload(seg: bytes, payload: bytes) -> bytes:
-    return seg[: _segment_layout(seg)["payload_at"]] + payload
+def _split_segment(seg: bytes) -> tuple[SegmentPrefix, bytes, bytes]:
+    """A well-formed SEGM payload (from a seed file): its parsed prefix, the prefix's bytes, the strategy payload."""
+    cur = Cursor(seg)
+    prefix = SegmentPrefix.unpack(cur)
+    return prefix, seg[: cur.pos], seg[cur.pos :]
 
 
 def _segments(chunks: list[Chunk]) -> list[int]:
@@ -137,8 +122,8 @@ def _payload_op(fn: Callable[[random.Random, bytes], bytes]):
         if not segs:
             return join_chunks(pre, chunks)
         i = rng.choice(segs)
-        seg = chunks[i].payload
-        chunks[i] = Chunk(b"SEGM", _with_payload(seg, fn(rng, seg[_segment_layout(seg)["payload_at"] :])))
+        _, head, payload = _split_segment(chunks[i].payload)
+        chunks[i] = Chunk(b"SEGM", head + fn(rng, payload))
         return join_chunks(pre, chunks)
 
     return op
@@ -185,14 +170,8 @@ def _params_edit(rng: random.Random, pre: bytes, chunks: list[Chunk], others: li
     if not segs:
         return join_chunks(pre, chunks)
     i = rng.choice(segs)
-    seg = chunks[i].payload
-    a, b = _segment_layout(seg)["params"]
-    try:
-        params = json.loads(seg[a:b])
-    except ValueError:
-        params = {}
-    if not isinstance(params, dict):
-        params = {}
+    prefix, _, payload = _split_segment(chunks[i].payload)
+    params = dict(prefix.params)
     roll = rng.random()
     if "model" in params and roll < 0.25:
         params["model"] = rng.choice(_HOSTILE_MODELS)
@@ -202,8 +181,7 @@ def _params_edit(rng: random.Random, pre: bytes, chunks: list[Chunk], others: li
         params[rng.choice(sorted(params))] = rng.choice(_EXTREMES)
     else:
         params[rng.choice(("crf", "model", "scale", "gap", "format", "zzz"))] = rng.choice(_EXTREMES)
-    raw = json.dumps(params, sort_keys=True, separators=(",", ":")).encode()
-    chunks[i] = Chunk(b"SEGM", _with_params(seg, raw))
+    chunks[i] = Chunk(b"SEGM", replace(prefix, params=params).pack() + payload)
     return join_chunks(pre, chunks)
 
 
@@ -213,18 +191,17 @@ def _segment_field_edit(rng: random.Random, pre: bytes, chunks: list[Chunk], oth
     if not segs:
         return join_chunks(pre, chunks)
     i = rng.choice(segs)
-    seg = bytearray(chunks[i].payload)
-    f = _segment_layout(bytes(seg))
+    prefix, head, payload = _split_segment(chunks[i].payload)
     roll = rng.random()
-    if roll < 0.4:  # strategy id: the next varint after the index
-        _, p = _read_varint(bytes(seg), 0)
-        _, q = _read_varint(bytes(seg), p)
-        seg[p:q] = encode_varint(rng.choice((1, 2, 3, 16, 17, 18, 4, 200)))
-    elif roll < 0.7 and f["hashes_at"] < f["params_at"]:
-        seg[f["hashes_at"] + rng.randrange(32)] ^= 0xFF
-    else:
-        seg = bytearray(_flip_bits(rng, bytes(seg[: f["payload_at"]]), 1) + bytes(seg[f["payload_at"] :]))
-    chunks[i] = Chunk(b"SEGM", bytes(seg))
+    if roll < 0.4:
+        head = replace(prefix, strategy_id=rng.choice((1, 2, 3, 16, 17, 18, 4, 200))).pack()
+    elif roll < 0.7 and prefix.weight_hashes:
+        first = bytearray(prefix.weight_hashes[0])
+        first[rng.randrange(HASH_SIZE)] ^= 0xFF
+        head = replace(prefix, weight_hashes=(bytes(first), *prefix.weight_hashes[1:])).pack()
+    else:  # one bit anywhere in the prefix, which may leave it unparseable
+        head = _flip_bits(rng, head, 1)
+    chunks[i] = Chunk(b"SEGM", head + payload)
     return join_chunks(pre, chunks)
 
 
@@ -260,8 +237,8 @@ def _concat(rng: random.Random, pre: bytes, chunks: list[Chunk], others: list[by
         return mine + other
     i, j = rng.choice(mine_segs), rng.choice(their_segs)
     if roll < 0.65:  # another strategy's payload under this segment's header
-        their_payload = theirs[j].payload[_segment_layout(theirs[j].payload)["payload_at"] :]
-        chunks[i] = Chunk(b"SEGM", _with_payload(chunks[i].payload, their_payload))
+        _, head, _ = _split_segment(chunks[i].payload)
+        chunks[i] = Chunk(b"SEGM", head + _split_segment(theirs[j].payload)[2])
     else:  # a duplicated segment chunk
         chunks.insert(i + 1, Chunk(b"SEGM", chunks[i].payload))
     return join_chunks(pre, chunks)
@@ -278,7 +255,7 @@ def _raw_flip(rng: random.Random, pre: bytes, chunks: list[Chunk], others: list[
 
 def _raw_forge_length(rng: random.Random, pre: bytes, chunks: list[Chunk], others: list[bytes]) -> bytes:
     data = bytearray(join_chunks(pre, chunks))
-    starts, pos = [], _PREAMBLE
+    starts, pos = [], PREAMBLE_SIZE
     while pos + 8 <= len(data):
         starts.append(pos)
         (n,) = struct.unpack(">I", data[pos + 4 : pos + 8])
