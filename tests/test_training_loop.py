@@ -1,4 +1,4 @@
-"""The training scaffold shared by ``train intra`` and ``train enhance``: resume, limits, log, atomic checkpoints, export."""
+"""The training scaffold of `train intra` and `train enhance`: resume, limits, log, atomic checkpoints, export."""
 
 from __future__ import annotations
 

@@ -31,7 +31,6 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import NeurocodecError
 from .names import FORMATS
@@ -108,6 +107,8 @@ def output_to_planes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch
 
 def macs_per_pixel(net: EnhanceNet, luma_size: tuple[int, int] = (128, 128)) -> float:
     """Multiply-accumulates per output luma pixel, counted with ``torch.utils.flop_counter`` (FLOPs / 2)."""
+    from torch.utils.flop_counter import FlopCounterMode  # why: ~80 ms to import; only costing needs it
+
     h, w = luma_size
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(torch.zeros(1, 6, h // 2, w // 2), 0)
@@ -125,7 +126,8 @@ class LoadedEnhance(NamedTuple):
 def pack_enhance(net: EnhanceNet, trained: dict[str, Any]) -> bytes:
     """Serialise a network as a shipped weights file (float32; it is small)."""
     buf = io.BytesIO()
-    torch.save({"format": FORMAT, "config": {"channels": net.channels, "layers": net.layers, "scales": list(net.scales)},
+    config = {"channels": net.channels, "layers": net.layers, "scales": list(net.scales)}
+    torch.save({"format": FORMAT, "config": config,
                 "weights": {k: v.detach().cpu().float() for k, v in net.state_dict().items()}, "trained": trained}, buf)
     return buf.getvalue()
 

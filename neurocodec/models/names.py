@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,8 @@ def parse_pretrained(name: str) -> tuple[str, int, str]:
     arch, quality, metric = parts[1], parts[2], parts[3] if len(parts) == 4 else "mse"
     if arch not in PRETRAINED_ARCHS:
         raise NeurocodecError(
-            f"{name}: architecture {arch!r} is not supported as an intra model (supported: {', '.join(PRETRAINED_ARCHS)})"
+            f"{name}: architecture {arch!r} is not supported as an intra model "
+            f"(supported: {', '.join(PRETRAINED_ARCHS)})"
         )
     if not quality.isdigit() or not 1 <= int(quality) <= 8:
         raise NeurocodecError(f"{name}: quality must be 1..8")
@@ -119,8 +121,6 @@ def name_for_file(path: str | os.PathLike) -> str:
 
 def shipped_path(kind: str, name: str) -> Path:
     """The file of a shipped model (``kind`` ``intra`` or ``enhance``, ``name`` one of :data:`SHIPPED`)."""
-    from importlib.resources import files  # why: only needed when a shipped file is looked up
-
     return Path(str(files("neurocodec.weights") / SHIPPED[kind][name]))
 
 

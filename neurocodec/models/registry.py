@@ -46,6 +46,7 @@ from .names import (
     FORMATS,
     SHIPPED,
     check_name,
+    check_model_name,
     file_sha256,
     is_name,
     is_pretrained,
@@ -53,6 +54,7 @@ from .names import (
     read_verified,
     resolve_file,
     shipped_path,
+    stored_name,
 )
 
 if TYPE_CHECKING:
@@ -76,6 +78,8 @@ __all__ = [
     "SHIPPED",
     "DEFAULTS",
     "check_name",
+    "check_model_name",
+    "stored_name",
     "file_sha256",
 ]
 
@@ -107,9 +111,8 @@ class ModelKind:
     """One kind of model, registered once in :data:`KINDS`.
 
     Attributes:
-        name: The kind's name.
-        role: The segment kind it serves (``intra`` or ``enhance``): what a
-            segment's ``model`` param names and :func:`load` is asked for.
+        name: The kind's name; the file kinds are named after the segment
+            kind they serve (``compressai`` serves ``intra``, see :func:`kind_for`).
         format: The format id its weights files hold; None for a kind loaded
             by name (its weights come from elsewhere).
         shipped: Its shipped weights: name -> file in ``neurocodec/weights/``.
@@ -122,7 +125,6 @@ class ModelKind:
     """
 
     name: str
-    role: str
     format: str | None
     shipped: Mapping[str, str]
     loader: Callable[..., Any]
@@ -185,11 +187,11 @@ def _derived_identity(ref: ModelRef) -> bytes:
 
 
 KINDS: dict[str, ModelKind] = {
-    "intra": ModelKind("intra", "intra", FORMATS["intra"], SHIPPED["intra"], _unpack_intra, _pack_intra,
-                       _file_identity, _intra_macs),
-    "enhance": ModelKind("enhance", "enhance", FORMATS["enhance"], SHIPPED["enhance"], _unpack_enhance,
-                         _pack_enhance, _file_identity, _enhance_macs),
-    "compressai": ModelKind("compressai", "intra", None, {}, _fetch_pretrained, None, _derived_identity, _intra_macs),
+    "intra": ModelKind("intra", FORMATS["intra"], SHIPPED["intra"], _unpack_intra, _pack_intra, _file_identity,
+                       _intra_macs),
+    "enhance": ModelKind("enhance", FORMATS["enhance"], SHIPPED["enhance"], _unpack_enhance, _pack_enhance,
+                         _file_identity, _enhance_macs),
+    "compressai": ModelKind("compressai", None, {}, _fetch_pretrained, None, _derived_identity, _intra_macs),
 }
 
 

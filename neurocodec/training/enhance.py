@@ -129,5 +129,9 @@ def _net_of(state: dict[str, Any]) -> EnhanceNet:
 
 
 def export_enhance(checkpoint: str | os.PathLike, out: str | os.PathLike, **trained: object) -> tuple[Path, str]:
-    """Write the shipped form of a checkpoint (:func:`~neurocodec.models.enhance.pack_enhance`); return (path, sha256 hex)."""
+    """Write the shipped form of a checkpoint and return (path, sha256 hex of the file).
+
+    The file is float32 (:func:`neurocodec.models.enhance.pack_enhance`); ``trained`` adds facts to its
+    training record (e.g. ``device``).
+    """
     return export(checkpoint, out, "enhance", _net_of, **trained)
