@@ -82,7 +82,8 @@ def main(folder: str, weights: str | None, out: str | None) -> None:
     from neurocodec.metrics.bd import bd_rate
     from neurocodec.models.integer import build_tables
     from neurocodec.models.intra import IntraCodec, decoder_macs_per_pixel
-    from neurocodec.models.weights import LoadedIntra, load_intra
+    from neurocodec.models.registry import load_intra
+    from neurocodec.models.weights import LoadedIntra
     from neurocodec.training.data import rgb_to_yuv420
 
     pics = [rgb_to_yuv420(np.asarray(Image.open(p).convert("RGB"))) for p in sorted(Path(folder).glob("*.png"))]

@@ -6,26 +6,46 @@ from pathlib import Path
 
 import click
 
-#: What a run folder's checkpoint is called (the trainers write OUT/checkpoint.pt, --export reads it).
-CHECKPOINT = "checkpoint.pt"
-
 
 @click.group("train")
 def command():
     """Train the learned parts (CPU works, slowly; a GPU is used with --device cuda)."""
 
 
+def _run_options(*, steps: int, crop: int, crop_help: str, lr: float):
+    """The options every training run has (neurocodec.training.loop): folder, limits, batches, device, resume."""
+    options = [
+        click.option("--out", required=True, type=click.Path(file_okay=False),
+                     help="Run folder (checkpoint.pt: weights, optimiser state, step, loss log)."),
+        click.option("--steps", type=int, default=steps, show_default=True),
+        click.option("--batch", type=int, default=16, show_default=True),
+        click.option("--crop", type=int, default=crop, show_default=True, help=crop_help),
+        click.option("--lr", type=float, default=lr, show_default=True),
+        click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
+        click.option("--time-limit", type=float, help="Stop after this many seconds (checkpoint written)."),
+        click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt."),
+    ]
+
+    def decorate(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+def _finish(ckpt: Path, export_path: str | None, export, device: str) -> None:
+    """Report the checkpoint; with --export, write the weights file and report its hash."""
+    click.echo(f"checkpoint: {ckpt}")
+    if export_path:
+        path, digest = export(ckpt, export_path, device=device)
+        click.echo(f"weights: {path} sha256 {digest}")
+
+
 @command.command("intra")
 @click.option("--data", "data", multiple=True, required=True, type=click.Path(exists=True),
               help="Folder of images (searched recursively) or a video; repeat for more.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (checkpoint.pt, log).")
-@click.option("--steps", type=int, default=100_000, show_default=True)
-@click.option("--batch", type=int, default=16, show_default=True)
-@click.option("--crop", type=int, default=256, show_default=True, help="Crop size (luma, multiple of 64).")
-@click.option("--lr", type=float, default=1e-4, show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-@click.option("--time-limit", type=float, help="Stop after this many seconds (checkpoint written).")
-@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@_run_options(steps=100_000, crop=256, crop_help="Crop size (luma, multiple of 64).", lr=1e-4)
 @click.option("--init", metavar="NAME|FILE",
               help="Start from these weights (shipped name or file) instead of random ones; their gain vectors are "
                    "interpolated, or extrapolated, onto this version's quality levels.")
@@ -34,9 +54,11 @@ def command():
 @click.option("--export", "export_path", type=click.Path(), help="Also write the shipped weights file (float16 transforms + integer entropy tables) here.")
 def intra(data, out, steps, batch, crop, lr, device, time_limit, resume, init, levels, only_gains, export_path):
     """Train the YUV 4:2:0 learned intra codec (all quality levels in one model)."""
+    # why: torch is imported with these; `neurocodec --help` stays fast
     from neurocodec.io.atomic import check_not_input
     from neurocodec.models.intra import LAMBDAS
     from neurocodec.training.intra import TrainConfig, export_weights, train
+    from neurocodec.training.loop import CHECKPOINT
 
     check_not_input(out, *data)
     check_not_input(export_path, *data, init, Path(out) / CHECKPOINT)
@@ -50,11 +72,7 @@ def intra(data, out, steps, batch, crop, lr, device, time_limit, resume, init, l
             raise click.BadParameter(f"levels are 0..{len(LAMBDAS) - 1}", param_hint="--levels")
     cfg = TrainConfig(data=list(data), out=out, steps=steps, batch=batch, crop=crop, lr=lr, device=device,
                       time_limit_s=time_limit, init=init, only_gains=only_gains, levels=chosen)
-    ckpt = train(cfg, resume=resume)
-    click.echo(f"checkpoint: {ckpt}")
-    if export_path:
-        path, digest = export_weights(ckpt, export_path, device=device)
-        click.echo(f"weights: {path} sha256 {digest}")
+    _finish(train(cfg, resume=resume), export_path, export_weights, device)
 
 
 @command.command("pairs")
@@ -80,28 +98,19 @@ def pairs(data, out, sequences, frames, crop, seed):
 
 @command.command("enhance")
 @click.option("--pairs", "pairs_path", required=True, type=click.Path(exists=True, dir_okay=False), help="pairs.npz from `train pairs`.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (checkpoint.pt).")
-@click.option("--steps", type=int, default=20_000, show_default=True)
-@click.option("--batch", type=int, default=16, show_default=True)
-@click.option("--crop", type=int, default=128, show_default=True, help="Crop size (luma, even).")
-@click.option("--lr", type=float, default=5e-4, show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-@click.option("--time-limit", type=float, help="Stop after this many seconds (checkpoint written).")
-@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@_run_options(steps=20_000, crop=128, crop_help="Crop size (luma, even).", lr=5e-4)
 @click.option("--export", "export_path", type=click.Path(), help="Also write the shipped weights file here.")
 def enhance(pairs_path, out, steps, batch, crop, lr, device, time_limit, resume, export_path):
     """Train the hybrid strategy's enhancement network on pairs."""
+    # why: torch is imported with these; `neurocodec --help` stays fast
     from neurocodec.io.atomic import check_not_input
     from neurocodec.training.enhance import EnhanceTrainConfig, export_enhance, train_enhance
+    from neurocodec.training.loop import CHECKPOINT
 
     check_not_input(export_path, pairs_path, Path(out) / CHECKPOINT)
     cfg = EnhanceTrainConfig(pairs=pairs_path, out=out, steps=steps, batch=batch, crop=crop, lr=lr, device=device,
                              time_limit_s=time_limit)
-    ckpt = train_enhance(cfg, resume=resume)
-    click.echo(f"checkpoint: {ckpt}")
-    if export_path:
-        path, digest = export_enhance(ckpt, export_path, device=device)
-        click.echo(f"weights: {path} sha256 {digest}")
+    _finish(train_enhance(cfg, resume=resume), export_path, export_enhance, device)
 
 
 __all__ = ["command"]

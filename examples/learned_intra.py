@@ -18,7 +18,7 @@ def main() -> None:
     from neurocodec.metrics import psnr, psnr_yuv
     from neurocodec.models.coder import IntraCoder
     from neurocodec.models.intra import decoder_macs_per_pixel
-    from neurocodec.models.weights import load_intra
+    from neurocodec.models.registry import load_intra
     from neurocodec.training.data import rgb_to_yuv420
 
     if len(sys.argv) > 1:

@@ -24,7 +24,7 @@ from neurocodec.bitstream.chunks import encode_varint  # noqa: E402
 from neurocodec.errors import ModelMismatchError, NcvFormatError, SettingsError  # noqa: E402
 from neurocodec.io.synthetic import pan_zoom  # noqa: E402
 from neurocodec.models.registry import check_name, file_sha256  # noqa: E402
-from neurocodec.models.weights import resolve_weights  # noqa: E402
+from neurocodec.models.names import resolve_file  # noqa: E402
 from neurocodec.strategies import StrategySettings, get_strategy  # noqa: E402
 
 from .conftest import make_clip  # noqa: E402
@@ -33,7 +33,7 @@ HOSTILE = ["/etc/passwd", "/proc/self/mem", "/dev/zero", "../../etc/passwd", "we
            "http://example.com/x.pt"]
 W = H = 64
 WEIGHTS_DIR = Path(neurocodec.__file__).parent / "weights"
-INTRA_SHA = file_sha256(resolve_weights("intra_yuv420"))
+INTRA_SHA = file_sha256(resolve_file("intra", "intra_yuv420"))
 ENHANCE_SHA = file_sha256(WEIGHTS_DIR / "enhance_yuv420.pt")
 HYBRID_PARAMS = {"preset": "av1/scale=1/adapt=40", "crf": 35.0}
 

@@ -146,7 +146,7 @@ def test_train_pairs_and_enhance_smoke(tmp_path):
     r = CliRunner().invoke(cli, ["train", "enhance", "--pairs", str(tmp_path / "p" / "pairs.npz"), "--out", str(tmp_path / "run"),
                                  "--steps", "2", "--batch", "2", "--crop", "32", "--export", str(tmp_path / "e.pt")])
     assert r.exit_code == 0, r.output
-    from neurocodec.models.enhance import load_enhance
+    from neurocodec.models.registry import load_enhance
 
     net, digest, _ = load_enhance(str(tmp_path / "e.pt"))
     assert len(digest) == 32 and net.layers == 8

@@ -25,7 +25,7 @@ def _picture(w=128, h=96, image="astronaut"):
 
 @pytest.fixture(scope="module")
 def shipped():
-    from neurocodec.models.weights import load_intra
+    from neurocodec.models.registry import load_intra
 
     return load_intra()
 
@@ -133,7 +133,7 @@ def test_warm_start_maps_gains_onto_new_levels_in_log_lambda(tmp_path):
 def test_format_2_weights_files_still_load(tmp_path):
     import io
 
-    from neurocodec.models.weights import load_intra
+    from neurocodec.models.registry import load_intra
 
     _tiny_weights(tmp_path / "w.pt", (0.0009, 0.0018), (0.0, 1.0))
     state = torch.load(tmp_path / "w.pt", weights_only=True)
@@ -196,7 +196,7 @@ def test_corrupt_picture_is_a_clear_error(coder):
 
 
 def test_wrong_weights_are_refused(shipped):
-    from neurocodec.models.weights import load_intra
+    from neurocodec.models.registry import load_intra
 
     with pytest.raises(ModelMismatchError, match="weights sha256"):
         load_intra(expect_sha256=b"\1" * 32)
@@ -207,7 +207,7 @@ _ENCODE = """
 import sys, torch
 torch.set_num_threads(2)
 from neurocodec.models.coder import IntraCoder
-from neurocodec.models.weights import load_intra
+from neurocodec.models.registry import load_intra
 from neurocodec.io.synthetic import pan_zoom
 f = next(iter(pan_zoom(192, 128, 1, image="chelsea")))
 data, _ = IntraCoder(load_intra()).compress((f.y, f.u, f.v), 25)
@@ -218,7 +218,7 @@ _DECODE = """
 import sys, torch, hashlib
 torch.set_num_threads(1)
 from neurocodec.models.coder import IntraCoder
-from neurocodec.models.weights import load_intra
+from neurocodec.models.registry import load_intra
 (y, u, v), lat = IntraCoder(load_intra()).decompress(sys.stdin.buffer.read(), 128, 192)
 print(hashlib.sha256(y.tobytes() + u.tobytes() + v.tobytes()).hexdigest(),
       hashlib.sha256(lat.symbols.numpy().tobytes() + lat.indexes.numpy().tobytes()).hexdigest())
@@ -303,7 +303,7 @@ def test_pretrained_offline_is_one_clear_error(small_clip, tmp_path, monkeypatch
     from click.testing import CliRunner
 
     import neurocodec.models.pretrained as pretrained
-    from neurocodec.models import weights
+    from neurocodec.models import registry
     from neurocodec_cli.main import cli
 
     def offline(*args):
@@ -311,7 +311,7 @@ def test_pretrained_offline_is_one_clear_error(small_clip, tmp_path, monkeypatch
 
     monkeypatch.setattr(pretrained, "_download", offline)
     monkeypatch.setattr(pretrained.load_pretrained, "__kwdefaults__", {"fetch": offline})
-    weights._load_pretrained_cached.cache_clear()
+    registry._load_named.cache_clear()
     out = tmp_path / "x.ncv"
     res = CliRunner().invoke(cli, ["encode", str(small_clip), str(out), "-s", "semantic_latent",
                                    "--intra-model", "compressai:mbt2018-mean:2"])

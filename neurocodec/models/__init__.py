@@ -1,1 +1,1 @@
-"""The neural networks: the learned intra codec (more to come)."""
+"""The neural networks and their weights: each kind registered once in :mod:`.registry`."""

@@ -63,7 +63,7 @@ class IntraCoder:
     """
 
     def __init__(self, loaded: LoadedIntra, device: str | torch.device = "cpu"):
-        from compressai.ans import RansDecoder, RansEncoder
+        from compressai.ans import RansDecoder, RansEncoder  # why: compressai is heavy; imported when a coder is made
 
         self.loaded = loaded
         self.device = torch.device(resolve_device(str(device)))

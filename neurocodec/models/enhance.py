@@ -15,20 +15,30 @@ of a post-filter (e.g. Y.-H. Lam et al., "Efficient adaptation of neural
 network filter for video compression", ACM MM 2020): the encoder tunes only
 the per-channel biases of every layer on the scene being coded, quantises
 the change, and sends it in the segment; the decoder adds it to its shipped
-biases.
+biases (:func:`adaptation_parameters`; the loss is :func:`.adapt.yuv_mse`).
+
+Weights file: a ``torch.save`` archive (read with ``weights_only=True``) of
+``format`` (``neurocodec.enhance/1``), ``config``, float32 ``weights`` and
+``trained``; the registry (:mod:`neurocodec.models.registry`) finds and
+hashes it before :func:`unpack_enhance` sees its bytes.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import io
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import registry
+from ..errors import NeurocodecError
+from .names import FORMATS
 
-__all__ = ["EnhanceNet", "planes_to_input", "output_to_planes", "macs_per_pixel", "adaptation_parameters", "load_enhance"]
+__all__ = ["FORMAT", "SCALES", "EnhanceNet", "LoadedEnhance", "planes_to_input", "output_to_planes", "macs_per_pixel",
+           "adaptation_parameters", "pack_enhance", "unpack_enhance"]
+
+FORMAT = FORMATS["enhance"]
 
 
 #: Base-layer scales the hybrid strategy uses (index order of the per-scale biases).
@@ -97,7 +107,7 @@ def output_to_planes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch
 
 def macs_per_pixel(net: EnhanceNet, luma_size: tuple[int, int] = (128, 128)) -> float:
     """Multiply-accumulates per output luma pixel, counted with ``torch.utils.flop_counter`` (FLOPs / 2)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils.flop_counter import FlopCounterMode  # why: ~80 ms to import; only costing needs it
 
     h, w = luma_size
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -105,61 +115,34 @@ def macs_per_pixel(net: EnhanceNet, luma_size: tuple[int, int] = (128, 128)) -> 
     return counter.get_total_flops() / 2 / (h * w)
 
 
-#: Shipped enhancement weights (package data in neurocodec/weights/).
-SHIPPED = registry.SHIPPED["enhance"]
-DEFAULT = registry.DEFAULTS["enhance"]
+class LoadedEnhance(NamedTuple):
+    """A ready enhancement network (eval mode, CPU, frozen) and the identity of its file."""
+
+    net: EnhanceNet
+    sha256: bytes
+    path: str
 
 
-def load_enhance(
-    name_or_path: str | None = None, *, expect_sha256: bytes | None = None
-) -> tuple[EnhanceNet, bytes, str]:
-    """A shipped name or a weights file the user gave -> (network in eval mode, sha256 of the file, resolved path).
+def pack_enhance(net: EnhanceNet, trained: dict[str, Any]) -> bytes:
+    """Serialise a network as a shipped weights file (float32; it is small)."""
+    buf = io.BytesIO()
+    config = {"channels": net.channels, "layers": net.layers, "scales": list(net.scales)}
+    torch.save({"format": FORMAT, "config": config,
+                "weights": {k: v.detach().cpu().float() for k, v in net.state_dict().items()}, "trained": trained}, buf)
+    return buf.getvalue()
 
-    The file is hashed, and compared with ``expect_sha256`` when given,
-    before it is unpickled. Names read from a bitstream go through
-    :mod:`neurocodec.models.registry` first.
+
+def unpack_enhance(data: bytes, path: str, sha256: bytes) -> LoadedEnhance:
+    """A weights file's bytes (already checked to hash to ``sha256``) -> the network in eval mode, on the CPU.
 
     Raises:
-        ModelMismatchError: the file's hash is not ``expect_sha256``.
-        NeurocodecError: no such file, or not an enhancement weights file.
+        NeurocodecError: Not a neurocodec enhancement weights file.
     """
-    import os
-    from pathlib import Path
-
-    from ..errors import ModelMismatchError, NeurocodecError
-
-    name = name_or_path or DEFAULT
-    if name in SHIPPED:
-        from importlib.resources import files
-
-        path = Path(str(files("neurocodec.weights") / SHIPPED[name]))
-    else:
-        path = Path(name)
-    if not path.is_file():
-        raise NeurocodecError(f"{name}: no such enhancement weights file (shipped: {', '.join(SHIPPED)})")
-    path = path.resolve()
-    st = os.stat(path)
-    sha = registry.file_sha256(path)
-    if expect_sha256 is not None and sha != expect_sha256:
-        raise ModelMismatchError(
-            f"{path}: enhancement weights sha256 {sha.hex()} but the bitstream needs {expect_sha256.hex()}; "
-            "decode with the weights it was made with"
-        )
-    return _load_cached(str(path), st.st_size, st.st_mtime_ns, sha)
-
-
-@lru_cache(maxsize=4)
-def _load_cached(path: str, size: int, mtime_ns: int, sha256: bytes) -> tuple[EnhanceNet, bytes, str]:
-    import io
-
-    from ..errors import NeurocodecError
-
-    data = registry.read_verified(path, sha256)  # the bytes unpickled are the bytes whose hash was checked
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise NeurocodecError(f"{path}: not a readable weights file ({exc.__class__.__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != "neurocodec.enhance/1":
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise NeurocodecError(f"{path}: not a neurocodec enhancement weights file")
     cfg = dict(state["config"])
     net = EnhanceNet(cfg["channels"], cfg["layers"], tuple(cfg.get("scales", SCALES)))
@@ -167,4 +150,4 @@ def _load_cached(path: str, size: int, mtime_ns: int, sha256: bytes) -> tuple[En
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    return net, sha256, path
+    return LoadedEnhance(net, sha256, str(path))

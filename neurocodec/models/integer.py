@@ -113,7 +113,7 @@ def build_tables(model) -> dict[str, torch.Tensor]:
 
     Runs CompressAI's own CDF construction once, on the CPU, and freezes the result.
     """
-    from compressai.models.google import get_scale_table
+    from compressai.models.google import get_scale_table  # why: compressai is heavy; imported when tables are built
 
     model = model.cpu().eval()
     eb, gc = model.entropy_bottleneck, model.gaussian_conditional

@@ -43,7 +43,7 @@ OPS_PER_PIXEL = 300
 def _one_thread():
     # OpenCV's thread pool is process-wide; DIS splits work by patches, and one thread guarantees that the
     # decoder's pixels do not depend on the machine's core count.
-    import cv2
+    import cv2  # why: OpenCV is heavy; imported when frames are interpolated
 
     before = cv2.getNumThreads()
     cv2.setNumThreads(1)
@@ -61,7 +61,7 @@ class FlowPair:
 
 
 def estimate_flows(a: Frame, b: Frame) -> FlowPair:
-    import cv2
+    import cv2  # why: OpenCV is heavy; imported when frames are interpolated
 
     with _one_thread():
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
@@ -72,7 +72,7 @@ def estimate_flows(a: Frame, b: Frame) -> FlowPair:
 
 def _warp(plane: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample ``plane`` at (x, y) + flow (bilinear, borders replicated), float32."""
-    import cv2
+    import cv2  # why: OpenCV is heavy; imported when frames are interpolated
 
     h, w = plane.shape
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
@@ -90,7 +90,7 @@ def _consistency(flow: np.ndarray, back: np.ndarray) -> np.ndarray:
 
 def interpolate(a: Frame, b: Frame, alpha: float, flows: FlowPair | None = None) -> Frame:
     """The frame at fraction ``alpha`` (0 < alpha < 1) of the way from anchor ``a`` to anchor ``b``."""
-    import cv2
+    import cv2  # why: OpenCV is heavy; imported when frames are interpolated
 
     flows = flows or estimate_flows(a, b)
     # Linear motion: from time alpha, a pixel came from -alpha * F_ab in a and goes to (1 - alpha) * F_ba in b.

@@ -25,6 +25,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..io.atomic import atomic_path
+from .intra import decoder_macs_per_pixel
+from .registry import load_intra
+
 __all__ = ["export_onnx", "SynthesisGraph"]
 
 
@@ -49,7 +53,7 @@ class SynthesisGraph(nn.Module):
 
     def __init__(self, model, inverse_gains: torch.Tensor):
         super().__init__()
-        from compressai.layers import GDN
+        from compressai.layers import GDN  # why: compressai is heavy and optional until a model is used
 
         self.g_s = nn.Sequential(*[_BakedGDN(m) if isinstance(m, GDN) else m for m in model.g_s])
         self.register_buffer("inverse_gains", inverse_gains.float().clone())
@@ -66,10 +70,6 @@ def export_onnx(out_dir: str | os.PathLike, model_name: str | None = None, *, op
     Returns:
         The paths written.
     """
-    from ..io.atomic import atomic_path
-    from .intra import decoder_macs_per_pixel
-    from .weights import load_intra
-
     loaded = load_intra(model_name)
     graph = SynthesisGraph(loaded.model, loaded.tables["gain.inverse"]).eval()
     m = loaded.model.M

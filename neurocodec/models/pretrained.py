@@ -28,25 +28,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import NeurocodecError
+from .integer import build_tables
+from .names import parse_pretrained
+from .weights import LoadedIntra
 
-__all__ = ["parse_name", "load_pretrained", "SUPPORTED"]
-
-SUPPORTED = ("mbt2018-mean",)
-
-
-def parse_name(name: str) -> tuple[str, int, str]:
-    """``compressai:mbt2018-mean:3[:mse]`` -> (architecture, quality, metric)."""
-    parts = name.split(":")
-    if len(parts) not in (3, 4) or parts[0] != "compressai":
-        raise NeurocodecError(f"{name}: expected compressai:ARCH:QUALITY[:mse|ms-ssim]")
-    arch, quality, metric = parts[1], parts[2], parts[3] if len(parts) == 4 else "mse"
-    if arch not in SUPPORTED:
-        raise NeurocodecError(f"{name}: architecture {arch!r} is not supported as an intra model (supported: {', '.join(SUPPORTED)})")
-    if not quality.isdigit() or not 1 <= int(quality) <= 8:
-        raise NeurocodecError(f"{name}: quality must be 1..8")
-    if metric not in ("mse", "ms-ssim"):
-        raise NeurocodecError(f"{name}: metric must be mse or ms-ssim")
-    return arch, int(quality), metric
+__all__ = ["PretrainedIntra", "load_pretrained"]
 
 
 def _yuv_to_rgb(x6: torch.Tensor) -> torch.Tensor:
@@ -108,7 +94,7 @@ _COMPRESSAI_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0
 
 
 def _download(arch: str, quality: int, metric: str) -> nn.Module:
-    from compressai import zoo
+    from compressai import zoo  # why: heavy, and needed only when a pretrained model is first used
 
     fn = {"mbt2018-mean": zoo.mbt2018_mean}[arch]
     return fn(quality=quality, metric=metric, pretrained=True, progress=False)
@@ -121,10 +107,7 @@ def load_pretrained(name: str, *, fetch=_download):
         name: ``compressai:ARCH:QUALITY[:METRIC]``.
         fetch: Returns the CompressAI network (tests pass an offline stand-in).
     """
-    from .integer import build_tables
-    from .weights import LoadedIntra
-
-    arch, quality, metric = parse_name(name)
+    arch, quality, metric = parse_pretrained(name)
     try:
         net = fetch(arch, quality, metric)
     except Exception as exc:  # urllib, torch.hub and http errors differ by version; all mean "not downloadable now"

@@ -1,11 +1,22 @@
-"""Model names, and the only places a name is looked up: the installed weights and what the user passes.
+"""The model registry: each kind of learned model registered once, and the only way a name becomes a model.
+
+Kinds (:data:`KINDS`), each with its names, weights file format, loader,
+hash function and decoder cost (MACs per luma pixel):
+
+- ``intra``: the learned intra codec (format :mod:`.weights`), shipped as ``intra_yuv420``;
+- ``enhance``: the ``hybrid`` strategy's enhancement network (format
+  :mod:`.enhance`), shipped as ``enhance_yuv420``;
+- ``compressai``: CompressAI's pretrained image models (:mod:`.pretrained`)
+  serving as intra models, named ``compressai:ARCH:QUALITY[:METRIC]``.
+
+Names, shipped files, format ids and file hashing live in :mod:`.names`
+(the registry's light half, which the format modules also use); this module
+adds loading, identity and cost, and imports the networks (and torch) only
+when a model is first loaded.
 
 A bitstream refers to the model weights a segment needs by NAME, never by
 path, so no byte of a ``.ncv`` file can make the decoder open a file of its
-choosing. A name is either a CompressAI pretrained model
-(``compressai:ARCH:QUALITY[:METRIC]``) or a simple identifier: letters,
-digits, ``_``, ``-`` and ``.`` (not first), at most 64 characters. The
-decoder resolves it, in this order, through
+choosing. The decoder resolves a name, in this order, through
 
 1. the intra weights the user passes (``--intra-model NAME|FILE``; it stands
    for every intra model the file names),
@@ -17,128 +28,254 @@ CompressAI's pretrained models are resolved only when the user names them
 file must not make the decoder reach the network.
 
 Whatever is found must have the SHA-256 the segment recorded; files are
-hashed before they are loaded. Light on purpose (no torch): checking a file
-before decoding it costs milliseconds.
+hashed before they are loaded, and only their verified bytes are unpickled.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ModelMismatchError, NcvFormatError, NeurocodecError, SettingsError
+from ..errors import ModelMismatchError, NeurocodecError, SettingsError
+from .names import (
+    DEFAULTS,
+    FORMATS,
+    SHIPPED,
+    check_name,
+    check_model_name,
+    file_sha256,
+    is_name,
+    is_pretrained,
+    parse_pretrained,
+    read_verified,
+    resolve_file,
+    shipped_path,
+    stored_name,
+)
+
+if TYPE_CHECKING:
+    from .enhance import LoadedEnhance
+    from .weights import LoadedIntra
 
 __all__ = [
-    "SHIPPED",
-    "DEFAULTS",
+    "ModelKind",
+    "KINDS",
+    "kind_for",
+    "load",
+    "load_intra",
+    "load_enhance",
+    "macs_per_pixel",
+    "pack",
     "ModelRef",
     "ModelRegistry",
     "INSTALLED",
-    "check_name",
-    "is_name",
-    "name_for_file",
-    "file_sha256",
-    "read_verified",
     "check_segment_model",
+    # The light half's names most callers need, so that models are looked up in one place (see .names).
+    "SHIPPED",
+    "DEFAULTS",
+    "check_name",
+    "check_model_name",
+    "stored_name",
+    "file_sha256",
 ]
-
-#: Shipped weights (package data in neurocodec/weights/) by kind and name.
-SHIPPED = {
-    "intra": {"intra_yuv420": "intra_yuv420.pt"},
-    "enhance": {"enhance_yuv420": "enhance_yuv420.pt"},
-}
-DEFAULTS = {"intra": "intra_yuv420", "enhance": "enhance_yuv420"}
-_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
-_PRETRAINED = "compressai:"
-
-
-def is_name(text: Any) -> bool:
-    """A simple model name (no separators, no leading dot), as stored in a bitstream."""
-    return isinstance(text, str) and _NAME.fullmatch(text) is not None
-
-
-def check_name(name: Any, kind: str = "intra") -> str:
-    """A model reference read from a bitstream -> the name, or :class:`NcvFormatError` (no path, no offset).
-
-    Nothing is opened: the name is checked as text only.
-    """
-    if isinstance(name, str) and name.startswith(_PRETRAINED) and kind == "intra":
-        from .pretrained import parse_name
-
-        try:
-            parse_name(name)
-        except NeurocodecError as exc:
-            raise NcvFormatError(f"model reference {exc}") from None
-        return name
-    if not is_name(name):
-        shown = repr(name)[:80]
-        raise NcvFormatError(
-            f"model reference {shown} is not a model name (letters, digits, '_', '-', '.'; no paths)"
-        )
-    return name
-
-
-def name_for_file(path: str | os.PathLike) -> str:
-    """The name a bitstream stores for a weights file the user encoded with: the file's stem."""
-    stem = Path(path).stem
-    if not is_name(stem):
-        raise SettingsError(
-            f"{path}: the file name {stem!r} cannot be stored as a model name "
-            "(use letters, digits, '_', '-', '.'; a leading dot is not allowed)"
-        )
-    return stem
-
-
-def _shipped_path(kind: str, name: str) -> Path:
-    from importlib.resources import files
-
-    return Path(str(files("neurocodec.weights") / SHIPPED[kind][name]))
-
-
-@lru_cache(maxsize=8)  # keyed by size and mtime too, so a rewritten file is hashed again
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> bytes:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.digest()
-
-
-def file_sha256(path: str | os.PathLike) -> bytes:
-    """SHA-256 of a file (cached while its size and mtime stay the same)."""
-    st = os.stat(path)
-    return _sha256_cached(str(path), st.st_size, st.st_mtime_ns)
-
-
-def read_verified(path: str | os.PathLike, sha256: bytes) -> bytes:
-    """A file's bytes, refused unless they hash to ``sha256`` (read once: what is checked is what is used)."""
-    data = Path(path).read_bytes()
-    got = hashlib.sha256(data).digest()
-    if got != sha256:
-        raise ModelMismatchError(f"{path}: weights sha256 {got.hex()}, expected {sha256.hex()} (file changed?)")
-    return data
 
 
 @dataclass(frozen=True)
 class ModelRef:
     """A resolved model: a trusted weights file, or a CompressAI pretrained name (``path`` None)."""
 
-    kind: str
+    kind: str  # the segment kind it serves: "intra" or "enhance"
     name: str
     path: Path | None
 
+    @property
+    def source(self) -> str:
+        """What :func:`load` takes for it: the file, or the pretrained name."""
+        return str(self.path) if self.path is not None else self.name
+
+    @property
+    def model_kind(self) -> ModelKind:
+        return KINDS[self.kind] if self.path is not None else KINDS["compressai"]
+
     def sha256(self) -> bytes:
         """The identity a bitstream records (a pretrained model is fetched and its tables derived)."""
-        if self.path is not None:
-            return file_sha256(self.path)
-        from .weights import load_intra
+        return self.model_kind.sha256(self)
 
-        return load_intra(self.name).sha256
+
+@dataclass(frozen=True)
+class ModelKind:
+    """One kind of model, registered once in :data:`KINDS`.
+
+    Attributes:
+        name: The kind's name; the file kinds are named after the segment
+            kind they serve (``compressai`` serves ``intra``, see :func:`kind_for`).
+        format: The format id its weights files hold; None for a kind loaded
+            by name (its weights come from elsewhere).
+        shipped: Its shipped weights: name -> file in ``neurocodec/weights/``.
+        loader: For a file format: (bytes whose hash was checked, path,
+            sha256) -> the loaded model; else name -> the loaded model.
+        pack: (network, training record) -> a weights file's bytes; None
+            where neurocodec writes no such files.
+        sha256: The identity a bitstream records, of a resolved reference.
+        macs_per_pixel: The decoder's multiply-accumulates per luma pixel, of a loaded model.
+    """
+
+    name: str
+    format: str | None
+    shipped: Mapping[str, str]
+    loader: Callable[..., Any]
+    pack: Callable[[Any, dict[str, Any]], bytes] | None
+    sha256: Callable[[ModelRef], bytes]
+    macs_per_pixel: Callable[[Any], float]
+
+
+# The networks import torch: each function imports its module when first called, so the registry stays light.
+
+
+def _unpack_intra(data: bytes, path: str, sha256: bytes) -> LoadedIntra:
+    from .weights import unpack_weights  # why: torch
+
+    return unpack_weights(data, path, sha256)
+
+
+def _pack_intra(model, trained: dict[str, Any]) -> bytes:
+    from .weights import pack_weights  # why: torch
+
+    return pack_weights(model, trained)
+
+
+def _intra_macs(loaded: LoadedIntra) -> float:
+    from .intra import decoder_macs_per_pixel  # why: torch
+
+    return decoder_macs_per_pixel(loaded.model)
+
+
+def _unpack_enhance(data: bytes, path: str, sha256: bytes) -> LoadedEnhance:
+    from .enhance import unpack_enhance  # why: torch
+
+    return unpack_enhance(data, path, sha256)
+
+
+def _pack_enhance(net, trained: dict[str, Any]) -> bytes:
+    from .enhance import pack_enhance  # why: torch
+
+    return pack_enhance(net, trained)
+
+
+def _enhance_macs(loaded: LoadedEnhance) -> float:
+    from .enhance import macs_per_pixel  # why: torch
+
+    return macs_per_pixel(loaded.net)
+
+
+def _fetch_pretrained(name: str) -> LoadedIntra:
+    from .pretrained import load_pretrained  # why: torch and compressai
+
+    return load_pretrained(name)
+
+
+def _file_identity(ref: ModelRef) -> bytes:
+    return file_sha256(ref.path)
+
+
+def _derived_identity(ref: ModelRef) -> bytes:
+    return load(ref.kind, ref.name).sha256
+
+
+KINDS: dict[str, ModelKind] = {
+    "intra": ModelKind("intra", FORMATS["intra"], SHIPPED["intra"], _unpack_intra, _pack_intra, _file_identity,
+                       _intra_macs),
+    "enhance": ModelKind("enhance", FORMATS["enhance"], SHIPPED["enhance"], _unpack_enhance, _pack_enhance,
+                         _file_identity, _enhance_macs),
+    "compressai": ModelKind("compressai", None, {}, _fetch_pretrained, None, _derived_identity, _intra_macs),
+}
+
+
+def kind_for(role: str, name: str) -> ModelKind:
+    """The kind that serves a name for a segment kind (``intra`` names may be CompressAI's)."""
+    if role == "intra" and is_pretrained(name):
+        return KINDS["compressai"]
+    return KINDS[role]
+
+
+def load(role: str, source: str | os.PathLike | None = None, *, expect_sha256: bytes | None = None) -> Any:
+    """Load a model, optionally checking that it is the one a bitstream was made with.
+
+    Args:
+        role: ``intra`` or ``enhance``.
+        source: A shipped or ``compressai:`` name, or a weights file the
+            user gave (None: the shipped default). Names read from a
+            bitstream go through :class:`ModelRegistry` first.
+        expect_sha256: The identity the bitstream recorded. A file is
+            hashed and compared before it is unpickled; a CompressAI
+            model's identity is derived on load, so it is compared after.
+
+    Returns:
+        What the kind's loader makes (cached while the file is unchanged):
+        :class:`~.weights.LoadedIntra` or :class:`~.enhance.LoadedEnhance`.
+
+    Raises:
+        ModelMismatchError: The weights' hash is not ``expect_sha256``.
+        SourceNotFoundError: No such shipped name or file.
+        NeurocodecError: Not a weights file of the kind's format.
+    """
+    name = str(source or DEFAULTS[role])
+    kind = kind_for(role, name)
+    if kind.format is None:
+        loaded = _load_named(kind.name, name)
+        _check_hash(name, role, loaded.sha256, expect_sha256)
+        return loaded
+    path = resolve_file(role, name).resolve()
+    st = path.stat()
+    sha = file_sha256(path)
+    _check_hash(str(path), role, sha, expect_sha256)
+    return _load_file(kind.name, str(path), st.st_size, st.st_mtime_ns, sha)
+
+
+def load_intra(source: str | os.PathLike | None = None, *, expect_sha256: bytes | None = None) -> LoadedIntra:
+    """:func:`load` of an intra model: shipped (default ``intra_yuv420``), ``compressai:`` name or file."""
+    return load("intra", source, expect_sha256=expect_sha256)
+
+
+def load_enhance(source: str | os.PathLike | None = None, *, expect_sha256: bytes | None = None) -> LoadedEnhance:
+    """:func:`load` of an enhancement network: shipped (default ``enhance_yuv420``) or file."""
+    return load("enhance", source, expect_sha256=expect_sha256)
+
+
+def macs_per_pixel(ref: ModelRef) -> float:
+    """The decoder's multiply-accumulates per luma pixel of a resolved model (loads it)."""
+    return ref.model_kind.macs_per_pixel(load(ref.kind, ref.source))
+
+
+def pack(kind: str, model, trained: dict[str, Any]) -> bytes:
+    """A weights file of ``kind``'s format holding ``model`` and its training record."""
+    packer = KINDS[kind].pack
+    if packer is None:
+        raise SettingsError(f"neurocodec writes no {kind} weights files")
+    return packer(model, trained)
+
+
+def _check_hash(where: str, role: str, sha: bytes, expect: bytes | None) -> None:
+    if expect is not None and sha != expect:
+        raise ModelMismatchError(
+            f"{where}: {role} weights sha256 {sha.hex()} but the bitstream needs {expect.hex()}; "
+            "decode with the weights it was made with"
+        )
+
+
+@lru_cache(maxsize=2)  # a pretrained model is fetched (maybe downloaded) and its tables derived once
+def _load_named(kind: str, name: str) -> Any:
+    return KINDS[kind].loader(name)
+
+
+@lru_cache(maxsize=8)  # keyed by size and mtime too, so a rewritten file is reloaded
+def _load_file(kind: str, path: str, size: int, mtime_ns: int, sha256: bytes) -> Any:
+    data = read_verified(path, sha256)  # the bytes unpickled are the bytes whose hash was checked
+    return KINDS[kind].loader(data, path, sha256)
 
 
 @dataclass(frozen=True)
@@ -170,12 +307,10 @@ class ModelRegistry:
     def _user_intra(self) -> ModelRef:
         given = self.intra_model
         if given in SHIPPED["intra"]:
-            return ModelRef("intra", given, _shipped_path("intra", given))
-        if given.startswith(_PRETRAINED):
-            from .pretrained import parse_name
-
+            return ModelRef("intra", given, shipped_path("intra", given))
+        if is_pretrained(given):
             try:
-                parse_name(given)
+                parse_pretrained(given)
             except NeurocodecError as exc:
                 raise SettingsError(str(exc)) from None
             return ModelRef("intra", given, None)
@@ -197,8 +332,8 @@ class ModelRegistry:
             if candidate.is_file():
                 return ModelRef(kind, name, candidate)
         if name in SHIPPED[kind]:
-            return ModelRef(kind, name, _shipped_path(kind, name))
-        if kind == "intra" and name.startswith(_PRETRAINED):
+            return ModelRef(kind, name, shipped_path(kind, name))
+        if kind == "intra" and is_pretrained(name):
             # Loading it may download weights: a file must not make the decoder reach the network.
             raise ModelMismatchError(
                 f"needs CompressAI's pretrained model {name!r}, which may be downloaded: "

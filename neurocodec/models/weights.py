@@ -1,4 +1,4 @@
-"""Weights files of the learned intra codec: packing, hashing, loading.
+"""The learned intra codec's weights file format: packing and unpacking.
 
 A weights file is a ``torch.save`` archive (loaded with ``weights_only=True``:
 no code runs on load) holding::
@@ -9,36 +9,31 @@ no code runs on load) holding::
     tables   integer tables that drive entropy decoding (neurocodec.models.integer)
     trained  how it was trained (steps, data, device, seconds)
 
-Its SHA-256 is what a bitstream records; a decoder holding other weights
-refuses the segment (:class:`~neurocodec.errors.ModelMismatchError`), and
-the hash is checked before ``torch.load`` sees the bytes. The functions here
-take names or paths from the user; names read from a bitstream go through
-:mod:`neurocodec.models.registry` first.
+Its SHA-256 is what a bitstream records. Finding, hashing and caching
+files is the registry's job (:mod:`neurocodec.models.registry`, which
+registers this format as the ``intra`` kind): :func:`unpack_weights` only
+ever sees bytes whose hash was checked.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import ModelMismatchError, NeurocodecError
-from . import registry
+from ..errors import NeurocodecError
+from .integer import FRAC, build_tables
+from .intra import IntraCodec
+from .names import FORMATS
+from .names import check_model_name  # noqa: F401 - agents/encoder.py imports it from here (its home is .names)
 
-__all__ = ["FORMAT", "SHIPPED", "LoadedIntra", "pack_weights", "load_intra", "resolve_weights", "check_model_name",
-           "stored_name", "sha256_file"]
+__all__ = ["FORMAT", "LoadedIntra", "pack_weights", "unpack_weights"]
 
-FORMAT = "neurocodec.intra/3"
+FORMAT = FORMATS["intra"]
 _READABLE = (FORMAT, "neurocodec.intra/2")  # format 2 stored the number of levels instead of their lambdas
-#: Shipped weights (package data in neurocodec/weights/), by the name the CLI and bitstream use.
-SHIPPED = registry.SHIPPED["intra"]
-DEFAULT = registry.DEFAULTS["intra"]
 #: Format-2 files hold "levels": the first that many of these lambdas.
 _LEGACY_LAMBDAS = (0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18)
 
@@ -60,9 +55,6 @@ def pack_weights(model, trained: dict[str, Any]) -> bytes:
     The integer tables are built from the float16-rounded weights, so they
     match exactly what a loader reconstructs.
     """
-    from .integer import build_tables
-    from .intra import IntraCodec
-
     half = {k: v.detach().cpu().half() for k, v in model.state_dict().items()
             if v.is_floating_point() and not _is_table_buffer(k)}
     rounded = IntraCodec(model.N, model.M, model.Nz, model.lambdas)
@@ -82,80 +74,8 @@ def _is_table_buffer(key: str) -> bool:
     return key.rsplit(".", 1)[-1] in {"_quantized_cdf", "_cdf_length", "_offset", "scale_table", "scale_bound"}
 
 
-def sha256_file(path: str | os.PathLike) -> bytes:
-    return hashlib.sha256(Path(path).read_bytes()).digest()
-
-
-def resolve_weights(name_or_path: str | os.PathLike | None) -> Path:
-    """A shipped weights name (``intra_yuv420``) or a file path the user gave -> the file's path."""
-    name = str(name_or_path or DEFAULT)
-    if name in SHIPPED:
-        from importlib.resources import files
-
-        return Path(str(files("neurocodec.weights") / SHIPPED[name]))
-    path = Path(name)
-    if not path.is_file():
-        raise FileNotFoundError(f"{name}: no such weights file (shipped: {', '.join(SHIPPED)})")
-    return path
-
-
-def stored_name(name_or_path: str | os.PathLike | None) -> str:
-    """The model name a bitstream stores for an encoder's intra model, never a path.
-
-    Shipped and pretrained names as they are; a weights file by its stem
-    (a decoder finds it through :mod:`.registry`, by name and hash).
-    """
-    name = str(name_or_path or DEFAULT)
-    if name in SHIPPED or name.startswith("compressai:"):
-        return name
-    return registry.name_for_file(name)
-
-
-def check_model_name(name: str) -> None:
-    """Fail early (one clear error) on a model name that cannot be loaded or stored; downloads nothing."""
-    if str(name).startswith("compressai:"):
-        from .pretrained import parse_name
-
-        parse_name(str(name))
-    else:
-        resolve_weights(name)
-        stored_name(name)
-
-
-def load_intra(name_or_path: str | os.PathLike | None = None, *, expect_sha256: bytes | None = None) -> LoadedIntra:
-    """Load an intra model, optionally checking that it is the one a bitstream was made with.
-
-    A file is hashed and compared with ``expect_sha256`` before it is
-    unpickled; a CompressAI model's identity is derived on load, so it is
-    compared after.
-
-    Raises:
-        ModelMismatchError: the weights' hash is not ``expect_sha256``.
-        NeurocodecError: the file is not a neurocodec intra weights file.
-    """
-    if str(name_or_path or "").startswith("compressai:"):
-        loaded = _load_pretrained_cached(str(name_or_path))
-        _check_hash(str(name_or_path), loaded.sha256, expect_sha256)
-        return loaded
-    path = resolve_weights(name_or_path).resolve()
-    st = path.stat()
-    sha = registry.file_sha256(path)
-    _check_hash(str(path), sha, expect_sha256)
-    return _load_cached(str(path), st.st_size, st.st_mtime_ns, sha)
-
-
-def _check_hash(where: str, sha: bytes, expect: bytes | None) -> None:
-    if expect is not None and sha != expect:
-        raise ModelMismatchError(
-            f"{where}: weights sha256 {sha.hex()} but the bitstream needs {expect.hex()}; "
-            "decode with the weights it was made with"
-        )
-
-
 def _float_hyper_synthesis(model, tables: dict[str, torch.Tensor]) -> None:
     """Set the float hyper-synthesis to the integer one's dequantised weights (for ONNX and analysis)."""
-    from .integer import FRAC
-
     convs = [m for m in model.h_s if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     for i, m in enumerate(convs):
         shift = tables[f"h_s.{i}.shift"].double()
@@ -167,18 +87,12 @@ def _float_hyper_synthesis(model, tables: dict[str, torch.Tensor]) -> None:
             m.bias.copy_(b.float())
 
 
-@lru_cache(maxsize=2)
-def _load_pretrained_cached(name: str) -> LoadedIntra:
-    from .pretrained import load_pretrained
+def unpack_weights(data: bytes, path: str | Path, sha256: bytes) -> LoadedIntra:
+    """A weights file's bytes (already checked to hash to ``sha256``) -> the model in eval mode, on the CPU.
 
-    return load_pretrained(name)
-
-
-@lru_cache(maxsize=4)  # keyed by size and mtime too, so a rewritten file is reloaded
-def _load_cached(path: str, size: int, mtime_ns: int, sha256: bytes) -> LoadedIntra:
-    from .intra import IntraCodec
-
-    data = registry.read_verified(path, sha256)  # the bytes unpickled are the bytes whose hash was checked
+    Raises:
+        NeurocodecError: Not a neurocodec intra weights file of a readable format.
+    """
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:

@@ -40,7 +40,7 @@ from ..bitstream.chunks import Cursor, encode_varint
 from ..bitstream.ids import STRATEGY_IDS
 from ..errors import NcvFormatError, NeurocodecError, SettingsError
 from ..io.frame import Frame
-from ..models.registry import DEFAULTS, INSTALLED, check_name, check_segment_model
+from ..models.registry import DEFAULTS, INSTALLED, check_name, check_segment_model, load_enhance, macs_per_pixel
 from .base import DecodeContext, Strategy, StrategySettings, get_strategy, register
 from .layered import SvtAv1Knob, format_preset, parse_preset, read_header
 
@@ -131,7 +131,7 @@ def _finetune(net, up: Sequence[Frame], src: Sequence[Frame], steps: int, scale_
     import torch
 
     from ..models.enhance import adaptation_parameters
-    from ..training.enhance import yuv_mse
+    from ..models.adapt import yuv_mse
 
     work = copy.deepcopy(net)
     for p in work.parameters():
@@ -184,8 +184,6 @@ class Hybrid(SvtAv1Knob, Strategy):
 
     def _net(self, model: str | None = None, expect_sha256: bytes | None = None):
         """The enhancement network of a shipped name or a trusted weights file (hash checked before loading)."""
-        from ..models.enhance import load_enhance
-
         return load_enhance(model, expect_sha256=expect_sha256)
 
     def _ref(self, params: dict[str, Any] | None, models=None):
@@ -330,11 +328,9 @@ class Hybrid(SvtAv1Knob, Strategy):
         return (self._ref(params).sha256(),)
 
     def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
-        from ..models.enhance import macs_per_pixel
-
         # Plus the bicubic upscale of a reduced base: 4 taps x 2 passes per sample, 1.5 samples per pixel.
         scale = HybridPreset.parse((params or {}).get("preset")).scale
-        return macs_per_pixel(self._net(str(self._ref(params).path))[0]) + (12.0 if scale != 1.0 else 0.0)
+        return macs_per_pixel(self._ref(params)) + (12.0 if scale != 1.0 else 0.0)
 
     # -- scene-adaptive hooks -----------------------------------------------------------
 

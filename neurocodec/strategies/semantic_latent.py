@@ -43,7 +43,16 @@ from ..bitstream.chunks import Cursor, encode_varint
 from ..bitstream.ids import STRATEGY_IDS
 from ..errors import NcvFormatError, NeurocodecError
 from ..io.frame import Frame
-from ..models.registry import DEFAULTS, INSTALLED, ModelRef, check_name, check_segment_model
+from ..models.registry import (
+    DEFAULTS,
+    INSTALLED,
+    ModelRef,
+    check_name,
+    check_segment_model,
+    load_intra,
+    macs_per_pixel,
+    stored_name,
+)
 from .base import DecodeContext, Strategy, StrategySettings, check_crf, register
 
 if TYPE_CHECKING:
@@ -124,7 +133,6 @@ class SemanticLatent(Strategy):
     def _coder(self, model: str | os.PathLike | None, device: str = "cpu", expect_sha256: bytes | None = None):
         """The intra coder for a shipped or pretrained name or a trusted weights file; decoding runs on the CPU."""
         from ..models.coder import IntraCoder
-        from ..models.weights import load_intra
 
         loaded = load_intra(model, expect_sha256=expect_sha256)  # hash checked before the file is unpickled
         key = (loaded.sha256, device)
@@ -134,8 +142,6 @@ class SemanticLatent(Strategy):
 
     def _stored_name(self, model: str | None) -> str:
         """The name :meth:`describe` stores; a weights file is remembered under it for :meth:`weight_hashes`."""
-        from ..models.weights import stored_name
-
         name = stored_name(model)
         if model is not None and name != model:
             self._user_files[name] = str(model)
@@ -283,11 +289,7 @@ class SemanticLatent(Strategy):
         return (self._encoder_ref(params).sha256(),)
 
     def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
-        from ..models.intra import decoder_macs_per_pixel
-        from ..models.weights import load_intra
-
-        ref = self._encoder_ref(params)
-        return decoder_macs_per_pixel(load_intra(ref.path if ref.path is not None else ref.name).model)
+        return macs_per_pixel(self._encoder_ref(params))
 
     # -- scene-adaptive hooks ------------------------------------------------------------
 

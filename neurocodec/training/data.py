@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from ..io import open_source
 
 __all__ = ["rgb_to_yuv420", "CropSampler", "IMAGE_SUFFIXES"]
 
@@ -35,8 +38,6 @@ def rgb_to_yuv420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _load_image(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    from PIL import Image
-
     try:
         with Image.open(path) as im:
             return rgb_to_yuv420(np.asarray(im.convert("RGB")))
@@ -46,8 +47,6 @@ def _load_image(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
 
 
 def _load_video(path: Path, every: int, limit: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    from ..io import open_source
-
     out = []
     with open_source(path) as src:
         for i, f in enumerate(src.frames()):

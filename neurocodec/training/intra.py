@@ -4,31 +4,28 @@ Rate-distortion loss per sample, at a quality level drawn uniformly for each
 sample: ``lambda_l * 255^2 * D + R`` with ``D`` the YUV 6:1:1 weighted MSE
 (on 0..1 values) and ``R`` the estimated bits per luma pixel. The entropy
 bottleneck's quantiles are fitted by their own optimiser (the auxiliary
-loss), as in CompressAI. Checkpoints hold the model, both optimisers, the
-step and the log, so ``resume`` continues where a run stopped.
+loss), as in CompressAI. Checkpoints (the model, both optimisers, the step
+and the log), limits, resume and export are :mod:`.loop`'s.
 """
 
 from __future__ import annotations
 
 import bisect
-import hashlib
-import logging
 import math
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..models.intra import LAMBDAS, IntraCodec, to_model_input
-from ..io.atomic import atomic_path
+from ..models.registry import load_intra
 from .data import CropSampler
+from .loop import TrainingJob, TrainingLoop, export
 
 __all__ = ["TrainConfig", "train", "export_weights", "rd_loss", "warm_start"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,8 +78,6 @@ def warm_start(model: IntraCodec, source: str | os.PathLike) -> None:
     levels) linearly in log-lambda, so a model can gain levels beyond the
     file's rate range and then be trained further.
     """
-    from ..models.weights import load_intra
-
     src = load_intra(source).model
     model.load_state_dict({k: v for k, v in src.state_dict().items() if not k.startswith("log_")}, strict=False)
     xs = [math.log(lam) for lam in src.lambdas]
@@ -107,83 +102,78 @@ def _optimizers(model: IntraCodec, lr: float):
     return torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)
 
 
+class _IntraJob(TrainingJob):
+    """Rate-distortion steps of an intra model on random crops at random quality levels."""
+
+    def __init__(self, model: IntraCodec, config: TrainConfig, sampler: CropSampler, device: torch.device):
+        self.model, self.config, self.sampler, self.device = model, config, sampler, device
+        self.opt, self.aux_opt = _optimizers(model, config.lr)
+        self.levels = torch.tensor(config.levels)
+        self.dropped = False
+        self.aux = 0.0
+        model.train()
+
+    def state(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "aux_opt": self.aux_opt.state_dict(),
+                "lambdas": self.model.lambdas}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.aux_opt.load_state_dict(state["aux_opt"])
+
+    def step(self, rng: np.random.Generator, progress: float) -> dict[str, Any]:
+        cfg, device = self.config, self.device
+        if not self.dropped and progress >= cfg.lr_drop_at:
+            self.dropped = True
+            for g in self.opt.param_groups:
+                g["lr"] = cfg.lr / 10
+        y, u, v = (torch.from_numpy(np.ascontiguousarray(a)).to(device).float().unsqueeze(1) / 255
+                   for a in self.sampler.sample(cfg.batch, rng))
+        level = self.levels[torch.from_numpy(rng.integers(len(self.levels), size=cfg.batch))].to(device)
+        self.opt.zero_grad(set_to_none=True)
+        self.aux_opt.zero_grad(set_to_none=True)
+        res = rd_loss(self.model, y, u, v, level)
+        res["loss"].backward()
+        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], 1.0)
+        self.opt.step()
+        aux = self.model.aux_loss()
+        aux.backward()
+        self.aux_opt.step()
+        self.aux = aux.detach()
+        return {k: res[k].detach() for k in ("loss", "bpp", "psnr_yuv")}  # kept on the device: no sync per step
+
+    def row(self, means: dict[str, float]) -> dict[str, float]:
+        return {"aux": float(self.aux)} | means
+
+    def describe(self, row: dict[str, float]) -> str:
+        return f"loss {row['loss']:.4f} bpp {row['bpp']:.4f} psnr-yuv {row['psnr_yuv']:.2f}"
+
+
 def train(config: TrainConfig, *, resume: bool = False, sampler: CropSampler | None = None) -> Path:
     """Train (or continue training) and return the path of the last checkpoint."""
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
+    loop = TrainingLoop(config.out, steps=config.steps, time_limit_s=config.time_limit_s, log_every=config.log_every,
+                        ckpt_every=config.ckpt_every, config=asdict(config), device=config.device, resume=resume)
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-    resuming = resume and ckpt_path.exists()
     model = IntraCodec()
-    if config.init and not resuming:
+    if config.init and loop.resumed is None:
         warm_start(model, config.init)
     if config.only_gains:
         for n, p in model.named_parameters():
             p.requires_grad_(n.startswith("log_") or n.endswith(".quantiles"))
-    model = model.to(device)
-    opt, aux_opt = _optimizers(model, config.lr)
-    step, history = 0, []
-    if resuming:
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        aux_opt.load_state_dict(state["aux_opt"])
-        step, history = state["step"], state["log"]
-        rng = np.random.default_rng(config.seed + step)
-        log.info("resumed at step %d", step)
-    sampler = sampler or CropSampler(config.data, crop=config.crop)
-    levels = torch.tensor(config.levels)
-    t0 = time.perf_counter()
-    acc: dict[str, torch.Tensor] = {}
-    dropped = False
-    model.train()
+    job = _IntraJob(model.to(device), config, sampler or CropSampler(config.data, crop=config.crop), device)
+    return loop.run(job, config.seed)
 
-    def save() -> None:
-        state = {"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
-                 "step": step, "log": history, "config": asdict(config), "lambdas": model.lambdas}
-        with atomic_path(ckpt_path, overwrite=True) as tmp:  # an interrupted save keeps the last checkpoint
-            torch.save(state, tmp)
 
-    while step < config.steps:
-        elapsed = time.perf_counter() - t0
-        if config.time_limit_s is not None and elapsed > config.time_limit_s:
-            log.info("time limit reached at step %d", step)
-            break
-        progress = max(step / config.steps, elapsed / config.time_limit_s if config.time_limit_s else 0.0)
-        if not dropped and progress >= config.lr_drop_at:
-            dropped = True
-            for g in opt.param_groups:
-                g["lr"] = config.lr / 10
-        y, u, v = (torch.from_numpy(np.ascontiguousarray(a)).to(device).float().unsqueeze(1) / 255 for a in sampler.sample(config.batch, rng))
-        level = levels[torch.from_numpy(rng.integers(len(levels), size=config.batch))].to(device)
-        opt.zero_grad(set_to_none=True)
-        aux_opt.zero_grad(set_to_none=True)
-        res = rd_loss(model, y, u, v, level)
-        res["loss"].backward()
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
-        opt.step()
-        aux = model.aux_loss()
-        aux.backward()
-        aux_opt.step()
-        step += 1
-        for k in ("loss", "bpp", "psnr_yuv"):  # kept on the device: no sync per step
-            acc[k] = acc.get(k, 0.0) + res[k].detach()
-        if step % config.log_every == 0:
-            row = {"step": step, "seconds": round(time.perf_counter() - t0, 1), "aux": float(aux.detach())}
-            row |= {k: float(v) / config.log_every for k, v in acc.items()}
-            history.append(row)
-            log.info("step %d loss %.4f bpp %.4f psnr-yuv %.2f", step, row["loss"], row["bpp"], row["psnr_yuv"])
-            acc = {}
-        if step % config.ckpt_every == 0:
-            save()
-    save()
-    return ckpt_path
+def _model_of(state: dict[str, Any]) -> IntraCodec:
+    model = IntraCodec(lambdas=tuple(state.get("lambdas", LAMBDAS)))
+    model.load_state_dict(state["model"])
+    return model
 
 
 def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, **trained: object) -> tuple[Path, str]:
@@ -194,13 +184,4 @@ def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, **trai
     bitstreams record, so a decoder holding other weights refuses to decode.
     ``trained`` adds facts to the training record (e.g. ``device``).
     """
-    from ..models.weights import pack_weights
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    model = IntraCodec(lambdas=tuple(state.get("lambdas", LAMBDAS)))
-    model.load_state_dict(state["model"])
-    record = {"steps": state["step"], "config": state["config"],
-              "seconds": state["log"][-1]["seconds"] if state["log"] else None} | trained
-    data = pack_weights(model, record)
-    Path(out).write_bytes(data)
-    return Path(out), hashlib.sha256(data).hexdigest()
+    return export(checkpoint, out, "intra", _model_of, **trained)

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import Frame, open_source
+from ..io.resize import resize_frame, scaled_size
+from ..strategies import DecodeContext, StrategySettings, get_strategy
 from .data import _VIDEO_SUFFIXES, IMAGE_SUFFIXES, _load_image
 
 __all__ = ["PairConfig", "make_pairs", "load_pairs", "PAIR_CODECS"]
@@ -62,8 +65,6 @@ def _sources(paths: list[str]) -> list[Path]:
 
 def _sequence(path: Path, frames: int, crop: int, rng: np.random.Generator):
     """``frames`` crops (Frame) of one source, or None when it is too small."""
-    from ..io import Frame, open_source
-
     h = crop // 2
     if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
         pic = _load_image(path)
@@ -99,9 +100,6 @@ def _sequence(path: Path, frames: int, crop: int, rng: np.random.Generator):
 
 def degrade(seq, codec: str, preset: str, crf: int, scale: float):
     """Code ``seq`` at ``scale`` with a classical strategy, decode, upscale back (what the hybrid decoder sees)."""
-    from ..io.resize import resize_frame, scaled_size
-    from ..strategies import DecodeContext, StrategySettings, get_strategy
-
     w, h = seq[0].width, seq[0].height
     bw, bh = scaled_size(w, h, scale)
     small = [resize_frame(f, bw, bh) for f in seq]
