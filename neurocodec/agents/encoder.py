@@ -40,6 +40,7 @@ from ..errors import SettingsError
 from ..io.frame import Frame, frame_nbytes
 from ..io.readers import VideoSource, open_source
 from ..metrics.quality import QualityAccumulator, VideoQuality
+from ..models.names import check_model_name
 from ..report import EncodeReport, SegmentReport
 from ..settings import AUTO_SPEEDS, EncodeOptions
 from ..strategies.base import StrategySettings, available_strategies, get_strategy
@@ -97,8 +98,6 @@ class EncodingAgent:
             device=o.device,
         )
         if o.intra_model is not None:
-            from ..models.weights import check_model_name
-
             check_model_name(o.intra_model)  # a wrong name fails now, not after scene analysis
         if self.strategy is not None:
             self.strategy.describe(self.settings, 2, 2, Fraction(25))  # validates ranges before any input is read

@@ -28,7 +28,6 @@ from ..errors import NeurocodecError
 from .integer import FRAC, build_tables
 from .intra import IntraCodec
 from .names import FORMATS
-from .names import check_model_name  # noqa: F401 - agents/encoder.py imports it from here (its home is .names)
 
 __all__ = ["FORMAT", "LoadedIntra", "pack_weights", "unpack_weights"]
 
