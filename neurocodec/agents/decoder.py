@@ -20,7 +20,7 @@ from typing import Any
 from ..bitstream import NcvHeader, NcvReader, SegmentInfo
 from ..errors import ModelMismatchError, NcvFormatError, UnknownStrategyError
 from ..io.frame import ColorInfo, Frame, VideoInfo, crop
-from ..io.readers import VideoSource
+from ..io.readers import VideoSource, register_opener
 from ..strategies.base import DecodeContext, Strategy, get_strategy_by_id
 
 __all__ = ["DecodingAgent", "NcvSource", "DecodeReport", "describe"]
@@ -180,6 +180,13 @@ class NcvSource(VideoSource):
 
     def frames(self) -> Iterator[Frame]:
         return self.agent.frames()
+
+
+def _open_ncv(path: str | os.PathLike, fps: Fraction | None) -> NcvSource:
+    return DecodingAgent(path).as_source(fps=fps)
+
+
+register_opener(".ncv", _open_ncv)  # io.open_source reads .ncv files through this agent
 
 
 def _reproduce(seg: SegmentInfo, h: NcvHeader) -> dict[str, Any]:

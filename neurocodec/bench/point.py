@@ -46,8 +46,8 @@ def crf_ladder(strategy_name: str, points: int) -> list[int]:
 
 def measure_point(job: PointJob) -> dict[str, Any]:
     """Encode, decode and measure one point; returns plain data for the results JSON."""
-    import neurocodec
-    from neurocodec.agents.decoder import DecodingAgent
+    from ..api import encode
+    from ..agents.decoder import DecodingAgent
     from neurocodec.bitstream import NcvReader
     from neurocodec.io import open_source
     from neurocodec.metrics import compare_frames
@@ -55,7 +55,7 @@ def measure_point(job: PointJob) -> dict[str, Any]:
 
     ncv = Path(job.workdir) / f"{job.codec}_crf{job.crf:g}.ncv"
     t0 = time.perf_counter()
-    report = neurocodec.encode(
+    report = encode(
         job.clip_y4m, ncv, strategy=job.codec, crf=job.crf, preset=job.preset,
         low_delay=job.low_delay, measure_quality=False, overwrite=True,
     )

@@ -11,7 +11,7 @@ import logging
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +22,7 @@ from ..errors import InputError, SettingsError, SourceNotFoundError
 from .frame import ColorInfo, Frame, VideoInfo, frame_nbytes
 
 __all__ = [
+    "register_opener",
     "VideoSource",
     "PyAVSource",
     "FrameFolderSource",
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 RAW_SUFFIXES = (".yuv", ".i420", ".raw")
+#: File suffix -> ``opener(path, fps) -> VideoSource`` for formats a higher layer decodes (``.ncv``: the agents).
+_OPENERS: dict[str, Callable[[Path, Fraction | None], "VideoSource"]] = {}
 DEFAULT_FPS = Fraction(25)
 
 
@@ -301,6 +304,15 @@ class RawYuvSource(VideoSource):
                 yield Frame.frombuffer(chunk, w, h)
 
 
+def register_opener(suffix: str, opener: Callable[[Path, Fraction | None], "VideoSource"]) -> None:
+    """Let :func:`open_source` read files ending in ``suffix`` through ``opener(path, fps)``.
+
+    io is the lowest layer: it cannot import the decoder of its own bitstream,
+    so the agents layer registers ``.ncv`` here when it is imported.
+    """
+    _OPENERS[suffix.lower()] = opener
+
+
 def open_source(
     path: str | os.PathLike,
     *,
@@ -333,10 +345,11 @@ def open_source(
         return FrameFolderSource(p, fps=fps)
     if p.suffix.lower() in RAW_SUFFIXES:
         return RawYuvSource(p, size=size, fps=fps, strict=strict)
+    opener = _OPENERS.get(p.suffix.lower())
+    if opener is not None:
+        return opener(p, fps)
     if p.suffix.lower() == ".ncv":
-        from ..agents.decoder import DecodingAgent
-
-        return DecodingAgent(p).as_source(fps=fps)
+        raise InputError(f"{p}: a .ncv file is read through neurocodec.open() (or after importing neurocodec.agents)")
     if size is not None:
         raise InputError(f"{p}: --size only applies to raw .yuv input")
     source = PyAVSource(p, fps=fps, strict=strict)

@@ -16,9 +16,11 @@ from ..errors import SettingsError
 from .atomic import atomic_path, check_writable
 from .frame import Frame, VideoInfo
 
-__all__ = ["VideoWriter", "Y4MWriter", "RawYuvWriter", "PyAVWriter", "open_writer", "write_video", "OUTPUT_SUFFIXES"]
+__all__ = ["VideoWriter", "Y4MWriter", "RawYuvWriter", "PyAVWriter", "open_writer", "write_video", "OUTPUT_SUFFIXES", "X264_CRF_RANGE"]
 
 OUTPUT_SUFFIXES = (".y4m", ".yuv", ".mkv", ".mp4")
+#: libx264's CRF scale, checked for lossy .mp4/.mkv output.
+X264_CRF_RANGE = (0, 51)
 
 
 class VideoWriter(ABC):
@@ -135,9 +137,7 @@ class PyAVWriter(VideoWriter):
         if crf is not None:
             if codec == "ffv1":
                 raise SettingsError(f"{path}: FFV1 is lossless and takes no --crf; use --codec x264 for a lossy file")
-            from ..strategies.classical import X264
-
-            lo, hi = X264().crf_bounds()  # libx264's scale, as an x264 encode checks it
+            lo, hi = X264_CRF_RANGE
             if not lo <= crf <= hi:
                 raise SettingsError(f"{path}: x264 crf {crf:g} is outside {lo}..{hi}")
         if codec == "x264" and (info.width % 2 or info.height % 2):
