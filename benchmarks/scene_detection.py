@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurocodec.analysis.shots import ShotDetector
+from neurocodec.analysis.shots import ShotDetector, ShotTuning
 from neurocodec.io.frame import Frame
 from neurocodec.io.readers import open_source
 
@@ -194,13 +194,13 @@ def score_set(title: str, clips, variants: list[str]) -> None:
             print(f"      ... and {len(t['missed']) - 6} more")
 
 
-VARIANTS: dict[str, dict] = {
-    "scdet-full": {"cut_method": "scdet", "scdet_input": "full"},  # FFmpeg's scdet on whole YUV frames
-    "scdet-thumb": {"cut_method": "scdet", "scdet_input": "thumb"},  # scdet on the grey 160-px thumbnail
-    "own-plain": {"cut_method": "own", "search": 0},  # our adaptive test on the plain frame difference
-    "own": {"cut_method": "own"},  # our adaptive test on the motion-tolerant difference
-    "both-full": {"cut_method": "both", "scdet_input": "full"},
-    "both": {},  # the default: own confirmed by scdet (on the thumbnail) or decisive alone
+VARIANTS: dict[str, ShotTuning] = {
+    "scdet-full": ShotTuning(cut_method="scdet", scdet_input="full"),  # FFmpeg's scdet on whole YUV frames
+    "scdet-thumb": ShotTuning(cut_method="scdet", scdet_input="thumb"),  # scdet on the grey 160-px thumbnail
+    "own-plain": ShotTuning(cut_method="own", search=0),  # our adaptive test on the plain frame difference
+    "own": ShotTuning(cut_method="own"),  # our adaptive test on the motion-tolerant difference
+    "both-full": ShotTuning(cut_method="both", scdet_input="full"),
+    "both": ShotTuning(),  # the default: own confirmed by scdet (on the thumbnail) or decisive alone
 }
 
 
@@ -263,9 +263,9 @@ def achievable(cuts: list[int], min_frames: int) -> list[int]:
     return out
 
 
-def run_detector(frames, fps: Fraction, tuning: dict) -> tuple[list, int, float, int]:
+def run_detector(frames, fps: Fraction, tuning: ShotTuning) -> tuple[list, int, float, int]:
     """Transitions, frame count, seconds spent in the detector, and its minimum scene length."""
-    det = ShotDetector(fps, **tuning)
+    det = ShotDetector(fps, tuning=tuning)
     n = 0
     spent = 0.0
     for f in frames:
