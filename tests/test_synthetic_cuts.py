@@ -126,3 +126,21 @@ def test_pattern_is_deterministic_and_any_size():
         assert not np.array_equal(a[0].y, a[2].y)  # it moves
     with pytest.raises(ValueError, match="unknown pattern"):
         next(pattern(16, 16, 1, kind="plasma"))
+
+
+@pytest.mark.parametrize("size", [(1600, 10), (10, 1600), (2, 2), (4096, 2)])
+def test_thin_and_tiny_frames_finish(size):
+    """A one-row thumbnail cannot be halved: detection must end, not spin."""
+    import faulthandler
+
+    from neurocodec.io.frame import Frame
+
+    w, h = size
+    rng = np.random.default_rng(0)
+    frames = [Frame(rng.integers(0, 256, (h, w), np.uint8), np.full(((h + 1) // 2, (w + 1) // 2), 128, np.uint8),
+                    np.full(((h + 1) // 2, (w + 1) // 2), 128, np.uint8)) for _ in range(12)]
+    faulthandler.dump_traceback_later(60, exit=True)
+    try:
+        detect_transitions(frames, Fraction(25))
+    finally:
+        faulthandler.cancel_dump_traceback_later()

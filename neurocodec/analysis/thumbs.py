@@ -62,8 +62,8 @@ def small_thumbnail(thumb: np.ndarray) -> np.ndarray:
 
 
 def shrink(t: np.ndarray, width: int) -> np.ndarray:
-    """``t`` halved until it is at most ``width`` pixels wide."""
-    while t.shape[1] > width:
+    """``t`` halved until it is at most ``width`` pixels wide (or one pixel thin)."""
+    while t.shape[1] > width and min(t.shape) >= 2:  # a one-row thumbnail cannot shrink: stop, not spin
         t = half(t)
     return t
 
