@@ -210,7 +210,7 @@ class ClassicalStrategy(Strategy):
     def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
         import av
 
-        from ..io.avframes import from_av
+        from ..io.avframes import from_av, to_packet
 
         cur = Cursor(payload)
         fmt = cur.u8("payload format")
@@ -240,8 +240,10 @@ class ClassicalStrategy(Strategy):
         try:
             for _ in range(count):
                 cur.u8("packet flags")
-                data = bytes(cur.blob("packet", cur.remaining))
-                yield from emit(dec.decode(av.Packet(data)))
+                data = cur.blob("packet", cur.remaining)
+                if not len(data):  # an empty packet would tell the decoder the stream has ended
+                    raise cur.error(f"{self.name}: empty packet")
+                yield from emit(dec.decode(to_packet(data)))
             cur.expect_end(f"{self.name} payload")
             yield from emit(dec.decode(None))
         except av.FFmpegError as exc:
