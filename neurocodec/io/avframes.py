@@ -1,4 +1,4 @@
-"""Conversion between PyAV frames and :class:`~neurocodec.io.frame.Frame`.
+"""Conversion between PyAV objects and ours: frames and :class:`~neurocodec.io.frame.Frame`, bytes and packets.
 
 PyAV's ``to_ndarray``/``from_ndarray`` refuse odd widths for yuv420p, so the
 planes are copied through their line-padded buffers directly.
@@ -11,7 +11,7 @@ import numpy as np
 
 from .frame import ColorInfo, Frame
 
-__all__ = ["from_av", "to_av", "color_from_av"]
+__all__ = ["from_av", "to_av", "to_packet", "color_from_av"]
 
 
 def _plane_array(plane) -> np.ndarray:
@@ -39,6 +39,23 @@ def to_av(frame: Frame) -> av.VideoFrame:
             padded[:h, :w] = data
             plane.update(padded.tobytes())
     return out
+
+
+def to_packet(data: bytes | memoryview) -> av.Packet:
+    """A packet holding a copy of ``data`` in a buffer FFmpeg allocated (so FFmpeg frees it without Python).
+
+    ``av.Packet(data)`` lends the Python object instead, and releasing it
+    takes the GIL. libdav1d's worker threads release packets while holding
+    dav1d's lock, and PyAV frees a decoder with the GIL held
+    (``avcodec_free_context`` waits for that lock in ``dav1d_flush``): one
+    process decoding many segments deadlocked in about half the runs
+    (PyAV 18.1). Copying keeps the decoders' threads, so decoding stays fast,
+    and conforming decoders give the same pixels with any thread count.
+    """
+    packet = av.Packet(len(data))
+    if len(data):
+        packet.update(data)
+    return packet
 
 
 def color_from_av(frame: av.VideoFrame) -> ColorInfo:

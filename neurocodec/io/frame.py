@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import SettingsError
 
-__all__ = ["Frame", "VideoInfo", "ColorInfo", "chroma_size", "pad_to_even", "crop", "frame_nbytes"]
+__all__ = ["Frame", "VideoInfo", "ColorInfo", "chroma_size", "pad_to_even", "pad_edges", "crop", "frame_nbytes"]
 
 
 def chroma_size(width: int, height: int) -> tuple[int, int]:
@@ -144,6 +144,18 @@ def pad_to_even(frame: Frame) -> Frame:
     y = np.pad(frame.y, ((0, ph), (0, pw)), mode="edge")
     # Chroma is already ceil-sized, which equals the padded size halved.
     return Frame(y, frame.u, frame.v)
+
+
+def pad_edges(frame: Frame, width: int, height: int) -> Frame:
+    """Grow ``frame`` to ``width x height`` by repeating its last row and column (each plane on its own grid)."""
+    if frame.width == width and frame.height == height:
+        return frame
+    if frame.width > width or frame.height > height:
+        raise ValueError(f"cannot pad {frame.width}x{frame.height} to smaller {width}x{height}")
+    cw, ch = chroma_size(width, height)
+    y = np.pad(frame.y, ((0, height - frame.height), (0, width - frame.width)), mode="edge")
+    u, v = (np.pad(p, ((0, ch - p.shape[0]), (0, cw - p.shape[1])), mode="edge") for p in (frame.u, frame.v))
+    return Frame(y, u, v)
 
 
 def crop(frame: Frame, width: int, height: int) -> Frame:

@@ -9,6 +9,11 @@ Each segment is an independent stream starting with a keyframe. The exact
 encoder options, and an equivalent ``ffmpeg`` command line, are stored in the
 segment's params so the encode can be reproduced by hand.
 
+Frames smaller than an encoder handles safely are padded by edge
+replication to its minimum (:attr:`ClassicalStrategy.min_size`); the decoder
+crops back to the segment's size, so the padding follows from the segment's
+size alone and needs no payload field.
+
 Determinism: libx264's output depends on its thread count, so ``threads``
 defaults to 1 for x264 (recorded). libx265 (frame threads, pools) and SVT-AV1
 (``lp``) gave identical bytes for 1, 2 and 4 threads when measured here, so
@@ -24,7 +29,7 @@ from typing import Any
 
 from ..bitstream.chunks import Cursor, encode_varint
 from ..errors import EncoderError, NcvFormatError, SettingsError
-from ..io.frame import Frame
+from ..io.frame import Frame, crop, pad_edges
 from .base import DecodeContext, Strategy, StrategySettings, check_crf, register
 
 __all__ = ["ClassicalStrategy", "X264", "X265", "AV1"]
@@ -49,6 +54,8 @@ class ClassicalStrategy(Strategy):
     rd_crf_range: tuple[int, int]
     #: Encoder thread count when the settings give none: a value that keeps bytes machine-independent.
     default_threads: int = 0
+    #: Smallest width and height the encoder handles with every preset; smaller frames are padded.
+    min_size: tuple[int, int] = (2, 2)
 
     #: Rank as a candidate of ``auto`` (same for every scene class: measurement decides).
     rank: int
@@ -100,7 +107,11 @@ class ClassicalStrategy(Strategy):
         return params
 
     def reproduce(self, params: dict[str, Any], width: int, height: int, fps: Any) -> dict[str, Any]:
-        """An ``ffmpeg`` command line equivalent to the stored options (input: the segment's frames as y4m)."""
+        """An ``ffmpeg`` command line equivalent to the stored options (input: the segment's frames as y4m).
+
+        Frames smaller than the encoder's minimum must be padded first (``input_padded_to``): ffmpeg's
+        ``pad`` filter fills with a colour, not by repeating the last row and column.
+        """
         fps = Fraction(fps)
         args = ["ffmpeg", "-f", "yuv4mpegpipe", "-i", "in.y4m", "-c:v", str(params.get("encoder"))]
         args += ["-pix_fmt", "yuv420p", "-r", f"{fps.numerator}/{fps.denominator}"]
@@ -110,7 +121,14 @@ class ClassicalStrategy(Strategy):
         options = params.get("options")
         for k, v in sorted(options.items() if isinstance(options, dict) else []):
             args += [f"-{k}", str(v)]
-        return {"ffmpeg_args": args}
+        out: dict[str, Any] = {"ffmpeg_args": args}
+        if self.coded_size(width, height) != (width, height):
+            out["input_padded_to"] = list(self.coded_size(width, height))
+        return out
+
+    def coded_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size the encoder codes a ``width`` x ``height`` segment at (padded up to :attr:`min_size`)."""
+        return max(width, self.min_size[0]), max(height, self.min_size[1])
 
     def _default_keyint(self, fps: Fraction) -> int:
         # About 10 s: segments already start with keyframes, so long GOPs cost little seeking.
@@ -129,6 +147,7 @@ class ClassicalStrategy(Strategy):
         if w % 2 or h % 2:
             raise ValueError(f"{self.name}: frames must have even dimensions, got {w}x{h}")
         desc = self.describe(settings, w, h, fps)
+        w, h = self.coded_size(w, h)
         # A float rate (29.97002997...) would become a huge exact fraction that FFmpeg's rationals cannot hold.
         fps = Fraction(fps).limit_denominator(1_000_000) if isinstance(fps, float) else Fraction(fps)
         try:
@@ -146,7 +165,7 @@ class ClassicalStrategy(Strategy):
         packets: list[tuple[int, bytes]] = []
         try:
             for i, frame in enumerate(frames):
-                avf = to_av(frame)
+                avf = to_av(pad_edges(frame, w, h))
                 avf.pts = i
                 avf.time_base = cc.time_base
                 packets += [(_KEY if p.is_keyframe else 0, bytes(p)) for p in cc.encode(avf)]
@@ -190,7 +209,7 @@ class ClassicalStrategy(Strategy):
     def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
         import av
 
-        from ..io.avframes import from_av
+        from ..io.avframes import from_av, to_packet
 
         cur = Cursor(payload)
         fmt = cur.u8("payload format")
@@ -202,24 +221,28 @@ class ClassicalStrategy(Strategy):
         if extradata:
             dec.extradata = extradata
         produced = 0
+        # Streams written before padding existed were coded at the segment's size.
+        sizes = {(ctx.width, ctx.height), self.coded_size(ctx.width, ctx.height)}
 
         def emit(decoded):
             nonlocal produced
             for f in decoded:
-                if (f.width, f.height) != (ctx.width, ctx.height):
+                if (f.width, f.height) not in sizes:
                     raise NcvFormatError(
                         f"{self.name}: decoded {f.width}x{f.height}, segment is {ctx.width}x{ctx.height}"
                     )
                 produced += 1
                 if produced > ctx.frame_count:
                     raise NcvFormatError(f"{self.name}: stream holds more than the segment's {ctx.frame_count} frames")
-                yield from_av(f)
+                yield crop(from_av(f), ctx.width, ctx.height)
 
         try:
             for _ in range(count):
                 cur.u8("packet flags")
-                data = bytes(cur.blob("packet", cur.remaining))
-                yield from emit(dec.decode(av.Packet(data)))
+                data = cur.blob("packet", cur.remaining)
+                if not len(data):  # an empty packet would tell the decoder the stream has ended
+                    raise cur.error(f"{self.name}: empty packet")
+                yield from emit(dec.decode(to_packet(data)))
             cur.expect_end(f"{self.name} payload")
             yield from emit(dec.decode(None))
         except av.FFmpegError as exc:
@@ -272,6 +295,9 @@ class X265(ClassicalStrategy):
     default_crf = 28
     max_crf = 51
     rd_crf_range = (22, 42)
+    # avcodec_open2 fails below 16x16 (32x32 with preset placebo), and below 50 pixels wide the
+    # lookahead's cuTree writes past a heap buffer (valgrind; crashes the process now and then).
+    min_size = (64, 32)
     rank = 2
     speeds = {"fast": "fast", "medium": "medium", "slow": "slow"}
 
@@ -302,6 +328,9 @@ class AV1(ClassicalStrategy):
     # SVT-AV1's CRF scale is compressed at the low-rate end: CRF 56 still gave 39.7 dB on a
     # 720p clip where x265 CRF 42 gave 33.7 dB, so the sweep reaches up to the maximum.
     rd_crf_range = (30, 63)
+    # Below 4 pixels avcodec_open2 fails, below 32 wide SVT-AV1 reads past a heap buffer (valgrind), and
+    # with a side of 24 or less and the other of 72 or more (80x16, 320x24, 24x80) its flush never returns.
+    min_size = (32, 32)
     rank = 1
     speeds = {"fast": "10", "medium": "8", "slow": "6"}
     # Same PSNR-YUV as x265 at CRF q (sam2_cups_720p, akiyo_cif): SVT-AV1 CRF ~ 2.9 q - 35.

@@ -41,7 +41,7 @@ import numpy as np
 from ..bitstream.chunks import Cursor, encode_varint
 from ..bitstream.ids import STRATEGY_IDS
 from ..errors import NcvFormatError, SettingsError
-from ..io.frame import Frame
+from ..io.frame import Frame, pad_edges
 from .base import DecodeContext, Strategy, StrategySettings, get_strategy, register
 from .layered import SvtAv1Knob, format_preset, parse_preset, read_header
 
@@ -49,6 +49,7 @@ __all__ = ["FrameInterpolation", "InterpolationPreset"]
 
 _FORMAT = 1
 _PASSES = 3
+_FLOW_MIN_SIDE = 32  # optical flow is estimated on frames padded to at least this size (see _flows)
 
 
 @dataclass(frozen=True)
@@ -82,15 +83,31 @@ def _psnr_yuv(a: Frame, b: Frame) -> float:
     return psnr_yuv(psnr(a.y, b.y), psnr(a.u, b.u), psnr(a.v, b.v))
 
 
+def _flows(a: Frame, b: Frame):
+    """Optical flow between two anchors, estimated on copies padded to at least 32 pixels a side.
+
+    OpenCV 4.11's DIS refuses frames under 8 pixels a side, and on thin frames picks a pyramid that
+    reads out of bounds: 96x8 and 320x24 crashed the process, 640x24 raised (docs/scene-classes.md).
+    """
+    from ..models.interpolation import FlowPair, estimate_flows
+
+    w, h = a.width, a.height
+    pw, ph = max(w, _FLOW_MIN_SIDE), max(h, _FLOW_MIN_SIDE)
+    if (pw, ph) == (w, h):
+        return estimate_flows(a, b)
+    flows = estimate_flows(pad_edges(a, pw, ph), pad_edges(b, pw, ph))
+    return FlowPair(np.ascontiguousarray(flows.forward[:h, :w]), np.ascontiguousarray(flows.backward[:h, :w]))
+
+
 def _fill(anchors: dict[int, Frame], n: int) -> Iterator[Frame]:
     """All ``n`` frames: anchors as decoded, the others interpolated from the anchors around them."""
-    from ..models.interpolation import estimate_flows, interpolate
+    from ..models.interpolation import interpolate
 
     keys = sorted(anchors)
     for a, b in zip(keys, keys[1:]):
         yield anchors[a]
         if b - a > 1:
-            flows = estimate_flows(anchors[a], anchors[b])
+            flows = _flows(anchors[a], anchors[b])
             for t in range(a + 1, b):
                 yield interpolate(anchors[a], anchors[b], (t - a) / (b - a), flows)
     yield anchors[keys[-1]]
