@@ -100,7 +100,7 @@ def test_describe_records_reproducible_options(name):
 def test_low_delay_disables_reordering(frames):
     s = get_strategy("x264")
     settings = StrategySettings(crf=30, preset="veryfast", low_delay=True)
-    assert s.describe(settings, 96, 64, 25)["options"]["x264-params"] == "bframes=0"
+    assert "bframes=0" in s.describe(settings, 96, 64, 25)["options"]["x264-params"].split(":")
     payload = s.encode(frames, settings, 25)
     assert len(list(s.decode(payload, DecodeContext(96, 64, len(frames), {})))) == len(frames)
 

@@ -277,8 +277,14 @@ class X264(ClassicalStrategy):
         opts = {"preset": str(s.preset or self.default_preset)}
         if s.bitrate is None:
             opts["crf"] = _num(s.crf if s.crf is not None else self.default_crf)
+        # cpu-independent=1: x264's C macroblock-tree propagation instead of its SIMD versions. The
+        # AVX-512 one works on 8 macroblocks at a time and, when the width in macroblocks is not a
+        # multiple of 8, adds in values from past the row's end (uninitialised heap memory), so bytes
+        # varied from run to run; the SIMD versions also round unlike the C one (docs/determinism.md).
+        params = ["cpu-independent=1"]
         if s.low_delay:
-            opts["x264-params"] = "bframes=0"
+            params.append("bframes=0")
+        opts["x264-params"] = ":".join(params)
         return opts
 
 
