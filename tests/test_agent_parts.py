@@ -199,7 +199,8 @@ def test_assembly_writes_the_stored_parts_in_order(tmp_path):
 
     x264 = get_strategy("x264")
     params = x264.describe(StrategySettings(crf=30), 96, 64, Fraction(25))
-    scenes = [Scene(0, 5, scene_class="static", transition="start"), Scene(5, 8, scene_class="static", transition="cut")]
+    scenes = [Scene(0, 5, scene_class="static", transition="start"),
+              Scene(5, 8, scene_class="static", transition="cut")]
     payloads = [b"\x00\x00\x00\x01first", b"\x00\x00\x00\x01second"]
     dst = tmp_path / "out.ncv"
     store = PartStore(dst, {"job": 1}, resume=False)

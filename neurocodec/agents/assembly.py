@@ -1,4 +1,4 @@
-"""Assembling the ``.ncv``: finished scenes from the part store, in order, through :class:`~neurocodec.bitstream.NcvWriter`.
+"""Assembling the ``.ncv``: finished scenes from the part store, in order, through the bitstream writer.
 
 Also the part files' metadata (:func:`part_meta`), written as each scene
 finishes and read back here, and the per-segment reports built from it.
@@ -69,6 +69,7 @@ def assemble(parts: Parts) -> Assembled:
         color=(color.primaries, color.transfer, color.matrix, color.full_range),
         overwrite=parts.overwrite, meta=_writer_meta(),
     )
+    padded = padded_size(info.width, info.height)
     reports: list[SegmentReport] = []
     overall = QualityAccumulator()
     have_quality = True
@@ -77,7 +78,8 @@ def assemble(parts: Parts) -> Assembled:
             meta, payload = parts.store.get(i)
             size = writer.add_segment(
                 strategy_id=meta["strategy_id"], strategy=meta["strategy"], frame_count=scene.frames,
-                payload=payload, params=meta["params"], weight_hashes=tuple(bytes.fromhex(h) for h in meta["weight_hashes"]),
+                payload=payload, params=meta["params"],
+                weight_hashes=tuple(bytes.fromhex(h) for h in meta["weight_hashes"]),
             )
             q = meta.get("quality")
             if q is None:
@@ -87,7 +89,7 @@ def assemble(parts: Parts) -> Assembled:
             strategy = get_strategy(meta["strategy"])
             reports.append(SegmentReport(
                 index=i, start_frame=scene.start_frame, end_frame=scene.end_frame, strategy=meta["strategy"],
-                params=meta["params"] | strategy.reproduce(meta["params"], *padded_size(info.width, info.height), info.fps),
+                params=meta["params"] | strategy.reproduce(meta["params"], *padded, info.fps),
                 bytes=size, encode_seconds=meta["seconds"], quality=q, target_met=meta.get("target_met"),
                 probes=meta.get("probes", []), scene_class=scene.scene_class, transition=scene.transition,
                 decision=meta.get("decision"), tries=meta.get("tries", []),

@@ -1,19 +1,24 @@
 """The encoding agent: analysis -> per-scene decisions -> strategy payloads -> ``.ncv``.
 
-1. One analysis pass finds scenes (cuts, fades, dissolves; long scenes split)
-   and classifies each (:mod:`neurocodec.analysis`).
-2. Each scene is encoded independently (:mod:`.scene`): with ``auto``, the
-   scene class proposes candidate strategies, trial encodes measure them,
-   and the rate-distortion decision picks strategy and CRF (:mod:`.rd`).
-   With ``--bitrate``, all scenes are probed first and one Lagrange
-   multiplier shares the bits (equal slope).
-3. Finished scenes go to a part store beside the output (:mod:`.parts`), so a
-   killed encode can ``resume``; the ``.ncv`` is assembled at the end.
+:class:`EncodingAgent` coordinates parts that each do one job:
 
-Scenes run in order in this process or in spawned workers; the output bytes
-never depend on the worker count. Memory holds at most ``workers + 1`` scenes
-of raw frames. Progress is counted in frames: those read by the analysis, then
-those taken by the final encodes (workers send theirs through a queue).
+1. Planning (:mod:`.planner`): one analysis pass finds scenes (cuts, fades,
+   dissolves; long scenes split, within limits that follow from the memory one
+   scene may hold) and classifies each; per scene, the candidate strategies
+   (with ``auto``, ranked for the scene's class) and the job a worker runs.
+2. Rate control (:mod:`.allocation`): the mode (:class:`~.allocation.RateMode`)
+   and, with ``--bitrate``, the allocator: all scenes are probed first and one
+   Lagrange multiplier shares the bits (equal slope).
+3. Execution (:mod:`.executor`): each scene is encoded independently
+   (:mod:`.scene`: trial encodes, the rate-distortion decision of :mod:`.rd`,
+   final encode, verification), in this process or in spawned workers.
+4. Finished scenes go to a part store beside the output (:mod:`.parts`), so a
+   killed encode can ``resume``; the ``.ncv`` is assembled at the end (:mod:`.assembly`).
+
+The output bytes never depend on the worker count. Memory holds at most
+``workers + 1`` scenes of raw frames. Progress (:mod:`.tracking`) is counted
+in frames: those read by the analysis, then those taken by the final encodes
+(workers send theirs through a queue).
 """
 
 from __future__ import annotations
