@@ -1,4 +1,10 @@
-"""Encode options: one frozen dataclass, validated on construction."""
+"""Encode options: one frozen dataclass, validated on construction, and what the options mean.
+
+:class:`EncodeOptions` is the one settings object from the API to the
+strategies: the strategies' share of it is derived in one place
+(:meth:`EncodeOptions.strategy_settings`), as is the meaning ``crf`` and
+``preset`` take with ``strategy="auto"`` (the quality knob and the search effort).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,20 @@ import re
 from dataclasses import asdict, dataclass
 
 from .errors import SettingsError
+from .strategies.base import StrategySettings
 
-__all__ = ["EncodeOptions", "parse_bitrate", "DEVICES", "AUTO_SPEEDS", "QUALITY_RANGE"]
+__all__ = ["EncodeOptions", "parse_bitrate", "DEVICES", "AUTO_STRATEGY", "AUTO_SPEEDS", "QUALITY_RANGE",
+           "DEFAULT_QUALITY"]
 
 DEVICES = ("auto", "cpu", "cuda")
+#: The strategy name that lets the encoder choose per scene.
+AUTO_STRATEGY = "auto"
 #: The quality knob's scale (x265-CRF-like): ``quality``, and ``crf`` with ``strategy="auto"``.
 QUALITY_RANGE = (0, 51)
 #: With ``strategy="auto"``, ``preset`` is the search effort.
 AUTO_SPEEDS = ("fast", "medium", "slow")
+#: The quality knob when neither ``quality`` nor (with ``auto``) ``crf`` is given.
+DEFAULT_QUALITY = 28.0
 
 
 def parse_bitrate(value: int | float | str | None) -> int | None:
@@ -63,7 +75,7 @@ class EncodeOptions:
         resume: Reuse scenes finished by an interrupted encode of the same job.
     """
 
-    strategy: str = "auto"
+    strategy: str = AUTO_STRATEGY
     crf: float | None = None
     quality: float | None = None
     bitrate: int | None = None
@@ -98,7 +110,7 @@ class EncodeOptions:
         if self.quality is not None and not lo <= self.quality <= hi:
             raise SettingsError(f"quality {self.quality:g} is outside {lo}..{hi}")
         # With auto, crf is the quality knob; a named strategy checks crf on its own scale.
-        if self.strategy == "auto" and self.crf is not None and not lo <= self.crf <= hi:
+        if self.auto and self.crf is not None and not lo <= self.crf <= hi:
             raise SettingsError(f"crf {self.crf:g} (with auto: the quality knob) is outside {lo}..{hi}")
         for name in ("min_scene_frames", "max_scene_frames"):
             v = getattr(self, name)
@@ -120,10 +132,43 @@ class EncodeOptions:
             raise SettingsError(f"segment_frames {self.segment_frames} is outside 1..100000")
         if not 16 <= self.memory_mb <= 1 << 20:
             raise SettingsError(f"memory_mb {self.memory_mb} is outside 16..{1 << 20}")
+        if self.auto and self.preset is not None and self.preset not in AUTO_SPEEDS:
+            raise SettingsError(f"with strategy auto, --preset is the search effort: {', '.join(AUTO_SPEEDS)}")
 
     @property
     def targets_given(self) -> bool:
         return self.target_psnr is not None or self.target_ssim is not None
+
+    @property
+    def auto(self) -> bool:
+        """Whether the encoder chooses the strategy per scene."""
+        return self.strategy == AUTO_STRATEGY
+
+    @property
+    def search_effort(self) -> str:
+        """How hard the per-scene search tries (one of :data:`AUTO_SPEEDS`): ``preset`` with ``auto``."""
+        return (self.preset or "medium") if self.auto else "medium"
+
+    @property
+    def quality_knob(self) -> float:
+        """The x265-CRF-like quality knob: ``quality``, or ``crf`` with ``auto``, else :data:`DEFAULT_QUALITY`."""
+        if self.quality is not None:
+            return self.quality
+        if self.auto and self.crf is not None:
+            return self.crf
+        return DEFAULT_QUALITY
+
+    def strategy_settings(self) -> StrategySettings:
+        """The strategies' knobs; with ``auto``, ``crf`` and ``preset`` are the encoder's, not a strategy's."""
+        return StrategySettings(
+            crf=None if self.auto else self.crf,
+            preset=None if self.auto else self.preset,
+            keyint=self.keyint,
+            threads=self.threads,
+            low_delay=self.low_delay,
+            model=self.intra_model,
+            device=self.device,
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)

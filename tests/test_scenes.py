@@ -126,9 +126,10 @@ def test_scene_length_limits_do_not_depend_on_workers():
     """Scene boundaries decide the bytes, so the worker count must not change them."""
     from fractions import Fraction
 
-    from neurocodec.agents.encoder import EncodingAgent
+    from neurocodec.agents.planner import scene_limits
     from neurocodec.io import VideoInfo
+    from neurocodec.settings import EncodeOptions
 
     info = VideoInfo(1920, 1080, Fraction(30), 1000)
-    limits = {EncodingAgent(strategy="x264", crf=30, workers=w)._scene_limits(info) for w in (1, 2, 8)}
+    limits = {scene_limits(EncodeOptions(strategy="x264", crf=30, workers=w), info) for w in (1, 2, 8)}
     assert len(limits) == 1

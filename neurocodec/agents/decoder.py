@@ -19,7 +19,7 @@ from typing import Any
 
 from ..bitstream import NcvHeader, NcvReader, SegmentInfo
 from ..errors import ModelMismatchError, NcvFormatError, UnknownStrategyError
-from ..io.frame import ColorInfo, Frame, VideoInfo, crop
+from ..io.frame import ColorInfo, Frame, VideoInfo, crop, padded_size
 from ..io.readers import VideoSource, register_opener
 from ..strategies.base import DecodeContext, Strategy, get_strategy_by_id
 
@@ -100,7 +100,7 @@ class DecodingAgent:
         plan = []
         for seg in reader.segments():
             strategy = self._strategy_for(seg)
-            ctx = DecodeContext(h.width + h.width % 2, h.height + h.height % 2, seg.frame_count, seg.params,
+            ctx = DecodeContext(*padded_size(h.width, h.height), seg.frame_count, seg.params,
                                 models=self.models, weight_hashes=seg.weight_hashes)
             try:
                 strategy.validate_params(seg.params, ctx)
@@ -194,7 +194,7 @@ def _reproduce(seg: SegmentInfo, h: NcvHeader) -> dict[str, Any]:
         strategy = get_strategy_by_id(seg.strategy_id)
     except UnknownStrategyError:
         return {}
-    return strategy.reproduce(seg.params, h.width + h.width % 2, h.height + h.height % 2, h.fps)
+    return strategy.reproduce(seg.params, *padded_size(h.width, h.height), h.fps)
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:

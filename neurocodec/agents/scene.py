@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Any
 
 from .._progress import CountingFrames
-from ..io.frame import Frame, crop, pad_to_even
+from ..io.frame import Frame, crop, pad_to_even, padded_size
 from ..metrics.quality import QualityAccumulator, VideoQuality
 from ..strategies.base import DecodeContext, Strategy, StrategySettings, get_strategy
 from .rd import Candidate, CandidateModel, Decision, Probe, choose_for_targets, choose_lagrangian
@@ -80,7 +80,7 @@ def measure(
 ) -> VideoQuality:
     """Decode ``payload`` exactly as the decoder will and compare with the source frames."""
     w, h = frames[0].width, frames[0].height
-    ctx = DecodeContext(w + w % 2, h + h % 2, len(frames), {})
+    ctx = DecodeContext(*padded_size(w, h), len(frames), {})
     acc = QualityAccumulator(with_ms_ssim=ms_ssim, with_ssim=ssim)
     for ref, rec in zip(frames, strategy.decode(payload, ctx), strict=True):
         acc.add(ref, crop(rec, w, h))
@@ -199,8 +199,7 @@ def encode_scene(job: SceneJob, center_quality: float = 28.0, progress: ScenePro
         if job.mode == "target":
             payload, q, settings, met, tries = _verify_targets(job, strategy, settings, payload, q, chosen_model,
                                                                progress)
-    params = strategy.describe(settings, job.frames[0].width + job.frames[0].width % 2,
-                               job.frames[0].height + job.frames[0].height % 2, job.fps)
+    params = strategy.describe(settings, *padded_size(job.frames[0].width, job.frames[0].height), job.fps)
     return SceneResult(
         strategy=strategy.name,
         strategy_id=strategy.id,

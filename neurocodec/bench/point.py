@@ -50,6 +50,7 @@ def measure_point(job: PointJob) -> dict[str, Any]:
     from ..agents.decoder import DecodingAgent
     from neurocodec.bitstream import NcvReader
     from neurocodec.io import open_source
+    from neurocodec.io.frame import padded_size
     from neurocodec.metrics import compare_frames
     from neurocodec.strategies import get_strategy_by_id
 
@@ -83,8 +84,7 @@ def measure_point(job: PointJob) -> dict[str, Any]:
     rate_bytes = stream_bytes if basis == "elementary_stream" else file_bytes
     duration = report.duration_s
     first = get_strategy_by_id(segs[0].strategy_id)
-    params = segs[0].params | first.reproduce(segs[0].params, report.width + report.width % 2,
-                                              report.height + report.height % 2, report.fps)
+    params = segs[0].params | first.reproduce(segs[0].params, *padded_size(report.width, report.height), report.fps)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if job.keep_ncv:
         os.replace(ncv, job.keep_ncv)

@@ -14,12 +14,18 @@ import numpy as np
 
 from ..errors import SettingsError
 
-__all__ = ["Frame", "VideoInfo", "ColorInfo", "chroma_size", "pad_to_even", "pad_edges", "crop", "frame_nbytes"]
+__all__ = ["Frame", "VideoInfo", "ColorInfo", "chroma_size", "padded_size", "pad_to_even", "pad_edges", "crop",
+           "frame_nbytes"]
 
 
 def chroma_size(width: int, height: int) -> tuple[int, int]:
     """Width and height of a 4:2:0 chroma plane for a luma size."""
     return (width + 1) // 2, (height + 1) // 2
+
+
+def padded_size(width: int, height: int) -> tuple[int, int]:
+    """The even size strategies code a ``width x height`` picture at (see :func:`pad_to_even`)."""
+    return width + width % 2, height + height % 2
 
 
 def frame_nbytes(width: int, height: int) -> int:
@@ -137,11 +143,11 @@ class VideoInfo:
 
 def pad_to_even(frame: Frame) -> Frame:
     """Replicate the last row/column so both dimensions are even."""
-    h, w = frame.height, frame.width
-    ph, pw = h % 2, w % 2
-    if not (ph or pw):
+    w, h = frame.width, frame.height
+    w2, h2 = padded_size(w, h)
+    if (w2, h2) == (w, h):
         return frame
-    y = np.pad(frame.y, ((0, ph), (0, pw)), mode="edge")
+    y = np.pad(frame.y, ((0, h2 - h), (0, w2 - w)), mode="edge")
     # Chroma is already ceil-sized, which equals the padded size halved.
     return Frame(y, frame.u, frame.v)
 

@@ -1,0 +1,118 @@
+"""Rate control: which mode an encode runs in, where its probes centre, and the bitrate allocator.
+
+The mode follows from the options: target quality, target bitrate, the
+quality knob (always with ``auto``), or a named strategy's own settings.
+With a target bitrate every scene is probed first, and one Lagrange
+multiplier shares the bits (equal slope, :func:`.rd.lambda_for_budget`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from ..errors import SettingsError
+from ..settings import DEFAULT_QUALITY, EncodeOptions
+from .rd import CandidateModel, Decision, lambda_for_budget
+
+__all__ = [
+    "RateMode",
+    "probe_center",
+    "Allocation",
+    "allocate_bitrate",
+    "container_overhead_bits",
+    "CONTAINER_BYTES",
+    "SEGMENT_BYTES",
+]
+
+#: Container bytes an encode pays once, as the bitrate allocator estimates them: preamble (10), HEAD chunk
+#: (44), INDX and NEND chunks (33), and the ``meta`` and ``scns`` chunks (framing and JSON, about 100).
+CONTAINER_BYTES = 200
+#: Container bytes per segment, as estimated: its SEGM chunk framing (12) and prefix (strategy name, frame
+#: range, params JSON), its index entry (a few varints) and its ``scns`` row.
+#:
+#: Both are estimates kept from the first allocator, not sizes: a segment's params are only known once it
+#: is decided, and its ``scns`` row once it is measured. Measured on x264/x265/AV1 segments at CRF 30, the
+#: real cost is about 180 bytes once and 180-225 bytes per segment (more with measured quality), so the
+#: estimate is a few percent low. Changing it moves every bitrate encode's budget, and with it the bytes.
+SEGMENT_BYTES = 160
+
+
+class RateMode(Enum):
+    """How each scene's rate is chosen; the value is the name reports and scene jobs use."""
+
+    #: A named strategy with its own settings (``crf``/``preset`` as given).
+    FIXED = "fixed"
+    #: The quality knob: least ``D + lambda * R`` per scene (always with ``auto``).
+    LAGRANGIAN = "lagrangian"
+    #: Fewest bits meeting ``target_psnr``/``target_ssim``, verified on the final encode.
+    TARGET = "target"
+    #: A bitrate for the whole video: probe every scene, then one ``lambda`` for all.
+    BITRATE = "bitrate"
+
+    @classmethod
+    def of(cls, options: EncodeOptions) -> RateMode:
+        if options.targets_given:
+            return cls.TARGET
+        if options.bitrate is not None:
+            return cls.BITRATE
+        if options.auto or options.quality is not None:
+            return cls.LAGRANGIAN
+        return cls.FIXED
+
+    @property
+    def scene_mode(self) -> str:
+        """The :class:`~.scene.SceneJob` mode: scenes of a bitrate encode get their decision made beforehand."""
+        return "decided" if self is RateMode.BITRATE else self.value
+
+
+def probe_center(mode: RateMode, options: EncodeOptions) -> float:
+    """The quality knob trial encodes centre on: for a PSNR target, a knob likely near it.
+
+    x265 at CRF ``c`` gave about ``73 - c`` dB PSNR-YUV on the development clips.
+    """
+    if mode is not RateMode.TARGET:
+        return options.quality_knob
+    psnr = options.target_psnr
+    return DEFAULT_QUALITY if psnr is None else min(max(73.0 - psnr, 12.0), 45.0)
+
+
+def container_overhead_bits(segments: int) -> int:
+    """The container's own bits for ``segments`` segments, as the allocator estimates them."""
+    return 8 * (CONTAINER_BYTES + SEGMENT_BYTES * segments)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A bitrate encode's decisions, one per scene, and what the report tells about them."""
+
+    decisions: list[Decision]
+    lam: float
+    target_bps: int
+    predicted_bps: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lambda": self.lam, "target_bps": self.target_bps, "predicted_bps": self.predicted_bps}
+
+
+def allocate_bitrate(scenes: Sequence[tuple[int, Sequence[CandidateModel]]], duration_s: float, bitrate: int
+                     ) -> Allocation:
+    """Share ``bitrate * duration_s`` bits, less the container's, among the scenes by equal slope.
+
+    Args:
+        scenes: ``(frame_count, models)`` per scene, in order.
+        duration_s: The video's duration.
+        bitrate: Target bits per second, container included.
+
+    Raises:
+        SettingsError: The budget does not even cover the container.
+    """
+    overhead_bits = container_overhead_bits(len(scenes))
+    budget = bitrate * duration_s - overhead_bits
+    if budget <= 0:
+        raise SettingsError(f"bitrate {bitrate} b/s is below the container's own overhead")
+    lam, decisions = lambda_for_budget(scenes, budget)
+    predicted = sum(n * d.predicted_bits_per_frame for (n, _), d in zip(scenes, decisions)) + overhead_bits
+    return Allocation(decisions, lam, bitrate, predicted / duration_s)

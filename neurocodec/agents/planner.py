@@ -1,0 +1,121 @@
+"""Planning an encode: its scenes, and per scene the candidates and the job a worker runs.
+
+Scenes come from one analysis pass (:mod:`neurocodec.analysis`), a scenes
+file, or fixed-length segments, within length limits that follow from the
+frame rate and the memory one scene may hold. With ``auto`` the scene class
+ranks the strategies that may code it; the search effort bounds how many are
+tried, how long the trial window is and how many CRFs each gets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+
+from ..analysis.pipeline import AnalysisConfig, analyze
+from ..analysis.scenes import Scene, load_scenes
+from ..io.frame import Frame, VideoInfo, frame_nbytes
+from ..io.readers import VideoSource
+from ..models.names import check_model_name
+from ..settings import EncodeOptions
+from ..strategies.base import available_strategies, get_strategy
+from .allocation import RateMode
+from .rd import Candidate, Decision, lambda_for_quality
+from .scene import SceneJob
+
+__all__ = ["ScenePlanner", "SEARCH", "scene_limits", "scene_frames"]
+
+#: ``auto``'s search effort per speed preset: candidates per scene, probe window (frames), CRFs per candidate.
+SEARCH = {"fast": (1, 12, 2), "medium": (2, 24, 3), "slow": (99, 48, 4)}
+
+
+def scene_limits(options: EncodeOptions, info: VideoInfo) -> tuple[int, int]:
+    """Shortest and longest scene in frames: about 0.4 s, and 10 s, 300 frames or what fits ``memory_mb``."""
+    o = options
+    fps = float(info.fps)
+    min_f = o.min_scene_frames or max(4, round(fps * 0.4))
+    # Per scene, not per worker count: scene boundaries (and so the bytes) must not depend on --workers.
+    budget = max(1, o.memory_mb * 2**20 // frame_nbytes(info.width, info.height))
+    max_f = o.max_scene_frames or max(min_f, min(round(fps * 10), 300, budget))
+    return min(min_f, max_f), max_f
+
+
+def scene_frames(source: VideoSource, scenes: list[Scene]) -> Iterator[tuple[int, Scene, tuple[Frame, ...]]]:
+    """``(index, scene, frames)`` for each scene in order, reading ``source`` once."""
+    frames = source.frames()
+    for i, scene in enumerate(scenes):
+        batch = tuple(next(frames) for _ in range(scene.frames))
+        yield i, scene, batch
+
+
+class ScenePlanner:
+    """What to encode: the scenes of a source, and per scene its candidates and job.
+
+    Construction checks the strategy's settings, so a wrong value fails before any input is read.
+
+    Args:
+        options: The encode's options.
+    """
+
+    def __init__(self, options: EncodeOptions):
+        self.options = o = options
+        self.speed = o.search_effort
+        self.strategy = None if o.auto else get_strategy(o.strategy)
+        self.settings = o.strategy_settings()
+        if o.intra_model is not None:
+            check_model_name(o.intra_model)  # a wrong name fails now, not after scene analysis
+        if self.strategy is not None:
+            self.strategy.describe(self.settings, 2, 2, Fraction(25))  # validates ranges before any input is read
+
+    def scenes(self, source: VideoSource) -> list[Scene]:
+        """Detect (or load, or cut fixed-length) the scenes of ``source``, reading it once."""
+        o = self.options
+        min_f, max_f = scene_limits(o, source.info)
+        given = load_scenes(o.scenes_file)[0] if o.scenes_file else None
+        config = AnalysisConfig(min_frames=min_f, max_frames=max_f)
+        return analyze(source, config, scenes=given, fixed_frames=o.segment_frames)
+
+    def candidates(self, scene: Scene) -> tuple[Candidate, ...]:
+        """The strategy given, or with ``auto`` the best-ranked strategies for the scene's class."""
+        if self.strategy is not None:
+            s = self.strategy
+            lo, hi = _bounds(s)
+            return (Candidate(s.name, self.options.preset, lo, hi),)
+        ranked = []
+        for name in available_strategies():
+            s = get_strategy(name)
+            rank = s.candidate_rank(scene.scene_class)
+            if rank is not None:
+                ranked.append((rank, name, s))
+        ranked.sort()
+        count = SEARCH[self.speed][0]
+        return tuple(Candidate(name, preset, *_bounds(s)) for _, name, s in ranked[:count]
+                     for preset in s.candidate_presets(self.speed))
+
+    def job(self, mode: RateMode, scene: Scene, index: int, frames: tuple[Frame, ...], fps: Fraction,
+            decision: Decision | None) -> SceneJob:
+        """The self-contained job that encodes (or, for the bitrate allocator, probes) one scene."""
+        o = self.options
+        _, window, points = SEARCH[self.speed]
+        return SceneJob(
+            index=index,
+            frames=frames,
+            fps=fps,
+            mode=mode.scene_mode,
+            candidates=self.candidates(scene),
+            settings=self.settings,
+            lam=lambda_for_quality(o.quality_knob),
+            decision=decision,
+            target_psnr=o.target_psnr,
+            target_ssim=o.target_ssim,
+            probe_frames=window,
+            probe_points=points,
+            measure=o.measure_quality,
+        )
+
+
+def _bounds(strategy) -> tuple[int, int]:
+    try:
+        return strategy.crf_bounds()
+    except NotImplementedError:
+        return 0, 0
