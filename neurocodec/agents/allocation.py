@@ -28,16 +28,15 @@ __all__ = [
 ]
 
 #: Container bytes an encode pays once, as the bitrate allocator estimates them: preamble (10), HEAD chunk
-#: (44), INDX and NEND chunks (33), and the ``meta`` and ``scns`` chunks (framing and JSON, about 100).
-CONTAINER_BYTES = 200
+#: (44), INDX and NEND chunks (33), and the ``meta`` and ``scns`` chunks (framing and JSON).
+CONTAINER_BYTES = 180
 #: Container bytes per segment, as estimated: its SEGM chunk framing (12) and prefix (strategy name, frame
 #: range, params JSON), its index entry (a few varints) and its ``scns`` row.
 #:
-#: Both are estimates kept from the first allocator, not sizes: a segment's params are only known once it
-#: is decided, and its ``scns`` row once it is measured. Measured on x264/x265/AV1 segments at CRF 30, the
-#: real cost is about 180 bytes once and 180-225 bytes per segment (more with measured quality), so the
-#: estimate is a few percent low. Changing it moves every bitrate encode's budget, and with it the bytes.
-SEGMENT_BYTES = 160
+#: Estimates, not sizes: a segment's params are only known once it is decided, and its ``scns`` row once it
+#: is measured. Measured on x264/x265/AV1 segments at CRF 30: about 180 bytes once and 180-240 bytes per
+#: segment (x264's params grew with ``cpu-independent=1``), so both are set from those measurements.
+SEGMENT_BYTES = 210
 
 
 class RateMode(Enum):
