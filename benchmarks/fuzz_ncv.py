@@ -150,6 +150,9 @@ def summarize(rows: list[dict], hangs: list[dict], wall_s: float, args) -> dict:
         "peak_rss_mb": max((r["rss_mb"] or 0) for r in rows) if rows else None,
         "mem_cap_gb": args.mem_gb,
         "foreign_examples": collections.Counter(r["detail"].split(":")[0] for r in foreign).most_common(10),
+        "library_examples": collections.Counter(r["detail"][:90] for r in rows
+                                                if r["outcome"] == "library_error").most_common(10),
+        "slowest": sorted((r for r in rows if r["outcome"] not in ("hang", "crash")), key=lambda r: -r["s"])[:5],
         "foreign_rows": foreign[:20],
         "hangs_and_crashes": hangs,
     }

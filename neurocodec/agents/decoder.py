@@ -18,7 +18,7 @@ from fractions import Fraction
 from typing import Any
 
 from ..bitstream import NcvHeader, NcvReader, SegmentInfo
-from ..errors import ModelMismatchError, NcvFormatError, UnknownStrategyError
+from ..errors import ModelMismatchError, NcvFormatError, NeurocodecError, SettingsError, UnknownStrategyError
 from ..io.frame import ColorInfo, Frame, VideoInfo, crop, padded_size
 from ..io.readers import VideoSource, register_opener
 from ..strategies.base import DecodeContext, Strategy, get_strategy_by_id
@@ -104,7 +104,7 @@ class DecodingAgent:
                                 models=self.models, weight_hashes=seg.weight_hashes)
             try:
                 strategy.validate_params(seg.params, ctx)
-            except NcvFormatError as exc:
+            except (NcvFormatError, SettingsError) as exc:
                 raise self._segment_error(seg, exc, seg.chunk_offset) from None
             plan.append((seg, strategy, ctx))
         return plan
@@ -116,12 +116,13 @@ class DecodingAgent:
             try:
                 for frame in strategy.decode(payload, ctx):
                     yield crop(frame, h.width, h.height)
-            except NcvFormatError as exc:
+            except (NcvFormatError, SettingsError) as exc:  # SettingsError: params a strategy cannot use
                 raise self._segment_error(seg, exc, seg.payload_offset) from None
 
-    def _segment_error(self, seg: SegmentInfo, exc: NcvFormatError, offset: int) -> NcvFormatError:
+    def _segment_error(self, seg: SegmentInfo, exc: NcvFormatError | SettingsError, offset: int) -> NcvFormatError:
         cls = ModelMismatchError if isinstance(exc, ModelMismatchError) else NcvFormatError
-        return cls(f"segment {seg.index} ({seg.strategy}): {exc.reason}", offset=offset, path=self.path)
+        reason = exc.reason if isinstance(exc, NcvFormatError) else f"params: {exc}"
+        return cls(f"segment {seg.index} ({seg.strategy}): {reason}", offset=offset, path=self.path)
 
     def _strategy_for(self, seg: SegmentInfo) -> Strategy:
         try:
@@ -194,7 +195,10 @@ def _reproduce(seg: SegmentInfo, h: NcvHeader) -> dict[str, Any]:
         strategy = get_strategy_by_id(seg.strategy_id)
     except UnknownStrategyError:
         return {}
-    return strategy.reproduce(seg.params, *padded_size(h.width, h.height), h.fps)
+    try:
+        return strategy.reproduce(seg.params, *padded_size(h.width, h.height), h.fps)
+    except NeurocodecError:  # params this strategy cannot use: info shows them as stored, derives nothing
+        return {}
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:

@@ -63,6 +63,10 @@ class StrategySettings:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        for name, kind in (("crf", (int, float)), ("bitrate", int), ("keyint", int), ("threads", int)):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+                raise SettingsError(f"{name} must be a number, got {type(value).__name__}")
         if self.crf is not None and self.bitrate is not None:
             raise SettingsError("give either crf or bitrate, not both")
         # Only what holds on every scale: the range is the strategy's (check_crf, when it describes the settings).
