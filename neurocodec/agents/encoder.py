@@ -96,11 +96,12 @@ class EncodingAgent:
             low_delay=o.low_delay,
             model=o.intra_model,
             device=o.device,
+            options=o.opts or {},
         )
         if o.intra_model is not None:
             check_model_name(o.intra_model)  # a wrong name fails now, not after scene analysis
         if self.strategy is not None:
-            self.strategy.describe(self.settings, 2, 2, Fraction(25))  # validates ranges before any input is read
+            self.strategy.validate(self.settings)  # before any input is read
         self.mode = self._mode()
 
     def _mode(self) -> str:
@@ -131,14 +132,13 @@ class EncodingAgent:
             return (Candidate(s.name, self.options.preset, lo, hi),)
         ranked = []
         for name in available_strategies():
-            s = get_strategy(name)
-            rank = s.candidate_rank(scene.scene_class)
-            if rank is not None:
-                ranked.append((rank, name, s))
-        ranked.sort()
+            cap = get_strategy(name).auto_capability()
+            if cap is not None and cap.offers(scene.scene_class, self.speed):
+                ranked.append((cap.rank, name, cap))
+        ranked.sort(key=lambda r: r[:2])
         count = SEARCH[self.speed][0]
-        return tuple(Candidate(name, preset, *_bounds(s)) for _, name, s in ranked[:count]
-                     for preset in s.candidate_presets(self.speed))
+        return tuple(Candidate(name, preset, *cap.crf_range) for _, name, cap in ranked[:count]
+                     for preset in cap.presets[self.speed])
 
     # -- scenes -----------------------------------------------------------------
 
@@ -464,10 +464,7 @@ def _result(fut: Future, reports, tracker: _Tracker | None):
 
 
 def _bounds(strategy) -> tuple[int, int]:
-    try:
-        return strategy.crf_bounds()
-    except NotImplementedError:
-        return 0, 0
+    return strategy.crf_range or (0, 0)
 
 
 def _result_meta(r: SceneResult) -> dict[str, Any]:

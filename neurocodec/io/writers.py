@@ -137,7 +137,7 @@ class PyAVWriter(VideoWriter):
                 raise SettingsError(f"{path}: FFV1 is lossless and takes no --crf; use --codec x264 for a lossy file")
             from ..strategies.classical import X264
 
-            lo, hi = X264().crf_bounds()  # libx264's scale, as an x264 encode checks it
+            lo, hi = X264.crf_range  # libx264's scale, as an x264 encode checks it
             if not lo <= crf <= hi:
                 raise SettingsError(f"{path}: x264 crf {crf:g} is outside {lo}..{hi}")
         if codec == "x264" and (info.width % 2 or info.height % 2):
