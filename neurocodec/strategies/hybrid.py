@@ -295,7 +295,7 @@ class Hybrid(LayeredStrategy):
         p = self.stored_options(params)
         base = get_strategy(p.base)
         bw, bh = scaled_size(width, height, p.scale)
-        bs = StrategySettings(crf=params.get("crf"), preset=p.base_preset)
+        bs = StrategySettings(crf=self.stored_crf(params), preset=p.base_preset)
         out = {"base": base.describe(bs, bw, bh, fps) | base.reproduce(base.describe(bs, bw, bh, fps), bw, bh, fps),
                "base_size": [bw, bh]}
         try:
@@ -306,9 +306,7 @@ class Hybrid(LayeredStrategy):
 
     def validate_params(self, params: dict[str, Any], ctx: DecodeContext) -> None:
         self.stored_options(params)
-        crf = params.get("crf")
-        if crf is not None and (type(crf) not in (int, float) or not 0 <= crf <= 63):
-            raise NcvFormatError(f"hybrid crf {crf!r} is not a number in 0..63")
+        self.stored_crf(params)
         check_segment_model("enhance", params, ctx)
 
     def weight_hashes(self, params: dict[str, Any] | None = None) -> tuple[bytes, ...]:

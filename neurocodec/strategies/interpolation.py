@@ -163,7 +163,7 @@ class FrameInterpolation(LayeredStrategy):
         return params
 
     def reproduce(self, params, width, height, fps):
-        base, bs = self._base(self.stored_options(params), StrategySettings(crf=params.get("crf")))
+        base, bs = self._base(self.stored_options(params), StrategySettings(crf=self.stored_crf(params)))
         bp = base.describe(bs, width, height, fps)
         return {"base": bp | base.reproduce(bp, width, height, fps),
                 "decoder_ops_per_pixel_estimate": self.decoder_macs_per_pixel(params)}

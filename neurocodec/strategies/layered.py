@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from ..bitstream.chunks import Cursor
 from ..bitstream.ids import STRATEGY_IDS
-from ..errors import SettingsError
+from ..errors import NcvFormatError, SettingsError
 from .base import AutoCapability, Strategy, StrategySettings, get_strategy, get_strategy_by_id
 from .options import option, option_specs
 
@@ -75,6 +75,13 @@ class LayeredStrategy(Strategy):
                 raise SettingsError(f"{self.name} preset {preset!r}: expected {self.grammar}")
             out[key] = value
         return out
+
+    def stored_crf(self, params: dict[str, Any]) -> float | None:
+        """The CRF a segment's params record, checked (None: the base's default)."""
+        crf = params.get("crf")
+        if crf is not None and (type(crf) not in (int, float) or not 0 <= crf <= 63):
+            raise NcvFormatError(f"{self.name} crf {crf!r} is not a number in 0..63")
+        return crf
 
     def base_settings(self, opts: Any, settings: StrategySettings) -> StrategySettings:
         """The settings the base strategy encodes with."""
