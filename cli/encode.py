@@ -19,6 +19,8 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @click.option("--target-psnr", type=float, help="Minimum mean PSNR-YUV (dB) per scene, verified on the final encode.")
 @click.option("--target-ssim", type=float, help="Minimum mean SSIM per scene, verified on the final encode.")
 @click.option("--preset", help="auto: fast|medium|slow search effort; else the encoder preset (x26x: ultrafast..veryslow, av1: -1..13).")
+@click.option("--opt", "opt", multiple=True, metavar="KEY=VALUE",
+              help="A strategy option (repeatable); 'neurocodec strategies NAME' lists them.")
 @click.option("--keyint", type=int, help="Maximum keyframe interval in frames.")
 @click.option("--threads", type=int, help="Encoder threads (default keeps bytes machine-independent).")
 @click.option("--low-delay", is_flag=True, help="No B-frames / frame reordering.")
@@ -42,13 +44,14 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @overwrite_option
 @quiet_option
 @progress_option
-def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_ssim, preset, keyint, threads, low_delay,
+def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_ssim, preset, opt, keyint, threads, low_delay,
             workers, device, intra_model, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
             no_quality, stats_json, force, strict, size, fps, overwrite, quiet, progress):
     """Encode INPUT (video file, image folder or raw .yuv) to OUTPUT (.ncv)."""
     import neurocodec
     from neurocodec.errors import SettingsError
     from neurocodec.io.atomic import atomic_path, check_not_input, check_writable
+    from neurocodec.strategies.options import parse_assignments
 
     if not output.lower().endswith(".ncv") and not force:
         raise SettingsError(f"{output}: an encode writes a .ncv file; name it *.ncv (or keep this name with --force)")
@@ -62,6 +65,7 @@ def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_
         threads=threads, low_delay=low_delay, segment_frames=segment_frames, measure_quality=not no_quality,
         quality=quality, scenes_file=scenes_file, write_scenes=write_scenes, min_scene_frames=min_scene_frames,
         max_scene_frames=max_scene_frames, resume=resume, intra_model=intra_model, strict=strict,
+        opts=parse_assignments(opt),
     )
     if stats_json:
         with atomic_path(stats_json, overwrite=overwrite) as tmp:

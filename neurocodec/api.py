@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -38,6 +38,7 @@ def encode(
     target_psnr: float | None = None,
     target_ssim: float | None = None,
     preset: str | int | None = None,
+    opts: Mapping[str, Any] | None = None,
     device: str = "auto",
     workers: int = 1,
     progress: Progress = False,
@@ -61,6 +62,8 @@ def encode(
         target_psnr: Per-scene minimum mean PSNR-YUV in dB, verified on the final encode.
         target_ssim: Per-scene minimum mean SSIM, verified likewise.
         preset: Encoder speed preset; with ``auto`` the search effort (fast, medium, slow).
+        opts: The named strategy's own options, ``{"key": value}`` (e.g. ``{"scale": 0.5}`` for
+            ``hybrid``, ``{"tune": 0}`` for ``av1``); listed by ``neurocodec strategies NAME``.
         device: ``auto``/``cpu``/``cuda`` for neural strategies.
         workers: Segments encoded in parallel processes (bytes do not change).
         progress: True for a stderr progress line, or a callback ``(done, total)`` called as
@@ -89,6 +92,7 @@ def encode(
         target_psnr=target_psnr,
         target_ssim=target_ssim,
         preset=preset,
+        opts=opts,
         device=device,
         workers=workers,
         **options,

@@ -9,7 +9,9 @@ strategies: the strategies' share of it is derived in one place
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from .errors import SettingsError
 from .strategies.base import StrategySettings
@@ -64,6 +66,8 @@ class EncodeOptions:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (for neural strategies).
         intra_model: Learned intra model for neural strategies: a shipped name
             (``intra_yuv420``, the default) or a weights file.
+        opts: The named strategy's own options, ``key -> value`` (``neurocodec strategies NAME``
+            lists them); checked by the strategy when the encoder starts.
         workers: Segments encoded in parallel processes; never changes the bytes.
         segment_frames: Fixed-length segments instead of detected scenes.
         min_scene_frames, max_scene_frames: Scene length limits (defaults: 0.4 s, and
@@ -87,6 +91,7 @@ class EncodeOptions:
     low_delay: bool = False
     device: str = "auto"
     intra_model: str | None = None
+    opts: Mapping[str, Any] | None = None
     workers: int = 1
     segment_frames: int | None = None
     min_scene_frames: int | None = None
@@ -101,6 +106,12 @@ class EncodeOptions:
         object.__setattr__(self, "bitrate", parse_bitrate(self.bitrate))
         if self.preset is not None:
             object.__setattr__(self, "preset", str(self.preset))
+        if self.opts is not None:
+            if not isinstance(self.opts, Mapping):
+                raise SettingsError(f"opts must be a mapping of option names to values, got {self.opts!r}")
+            if self.opts and self.strategy == "auto":
+                raise SettingsError("strategy options (--opt) need a named strategy; auto chooses per scene")
+            object.__setattr__(self, "opts", dict(self.opts))
         modes = [self.crf is not None or self.quality is not None, self.bitrate is not None, self.targets_given]
         if sum(modes) > 1 or (self.crf is not None and self.quality is not None):
             raise SettingsError(
@@ -168,6 +179,7 @@ class EncodeOptions:
             low_delay=self.low_delay,
             model=self.intra_model,
             device=self.device,
+            options=self.opts or {},
         )
 
     def to_dict(self) -> dict:

@@ -11,7 +11,7 @@ from neurocodec.errors import NcvFormatError, SettingsError  # noqa: E402
 from neurocodec.io.synthetic import pan_zoom  # noqa: E402
 from neurocodec.metrics import psnr, psnr_yuv  # noqa: E402
 from neurocodec.strategies import DecodeContext, StrategySettings, get_strategy  # noqa: E402
-from neurocodec.strategies.hybrid import HybridPreset  # noqa: E402
+from neurocodec.strategies.hybrid import HybridOptions  # noqa: E402
 
 from .conftest import make_clip  # noqa: E402
 
@@ -33,13 +33,17 @@ def _roundtrip(frames, preset, crf=50):
     return payload, list(s.decode(payload, DecodeContext(W, H, len(frames), s.describe(st, W, H, 25))))
 
 
+def _parse(preset):
+    return get_strategy("hybrid").resolve_options(StrategySettings(preset=preset))
+
+
 def test_preset_grammar():
-    assert HybridPreset.parse("av1:8/scale=0.5/adapt=0") == HybridPreset("av1", "8", 0.5, 0)
-    assert HybridPreset.parse(None) == HybridPreset()
-    assert HybridPreset.parse(str(HybridPreset("x265", "fast", 0.75, 7))) == HybridPreset("x265", "fast", 0.75, 7)
+    assert _parse("av1:8/scale=0.5/adapt=0") == HybridOptions("av1", "8", 0.5, 0)
+    assert _parse(None) == HybridOptions()
+    assert _parse(str(HybridOptions("x265", "fast", 0.75, 7))) == HybridOptions("x265", "fast", 0.75, 7)
     for bad in ("vp9", "av1/scale=0.3", "av1/adapt=x", "av1/colour=1"):
         with pytest.raises(SettingsError, match="hybrid"):
-            HybridPreset.parse(bad)
+            _parse(bad)
 
 
 @pytest.mark.parametrize("preset", ["av1:10/scale=0.5/adapt=0", "x265:fast/scale=0.75/adapt=0", "av1:10/scale=1/adapt=5"])
@@ -126,7 +130,7 @@ def test_auto_compares_every_scale_on_moving_scenes_at_slow():
 
     agent = EncodingAgent(EncodeOptions(strategy="auto", preset="slow"))
     cands = agent.candidates(Scene(0, 10, scene_class="high_motion"))
-    scales = sorted(HybridPreset.parse(c.preset).scale for c in cands if c.strategy == "hybrid")
+    scales = sorted(_parse(c.preset).scale for c in cands if c.strategy == "hybrid")
     assert scales == [0.5, 0.75, 1.0]
     assert "av1" in [c.strategy for c in cands]  # plain classical at equal settings, compared by the same RD
     assert "hybrid" not in [c.strategy for c in agent.candidates(Scene(0, 10, scene_class="static"))]

@@ -9,7 +9,7 @@ from neurocodec.errors import NcvFormatError, SettingsError
 from neurocodec.io.synthetic import pan_zoom
 from neurocodec.metrics import psnr, psnr_yuv
 from neurocodec.strategies import DecodeContext, StrategySettings, get_strategy
-from neurocodec.strategies.interpolation import InterpolationPreset
+from neurocodec.strategies.interpolation import InterpolationOptions
 
 W, H = 160, 128
 
@@ -30,12 +30,16 @@ def _q(a, b):
     return psnr_yuv(*[psnr(x, y) for x, y in zip((a.y, a.u, a.v), (b.y, b.u, b.v))])
 
 
+def _parse(preset):
+    return get_strategy("i_frame_interpolation").resolve_options(StrategySettings(preset=preset))
+
+
 def test_preset_grammar():
-    assert InterpolationPreset.parse("x265:fast/gap=3/drop=2") == InterpolationPreset("x265", "fast", 3, 2.0)
-    assert InterpolationPreset.parse(str(InterpolationPreset("av1", "8", 4))) == InterpolationPreset("av1", "8", 4)
+    assert _parse("x265:fast/gap=3/drop=2") == InterpolationOptions("x265", "fast", 3, 2.0)
+    assert _parse(str(InterpolationOptions("av1", "8", 4))) == InterpolationOptions("av1", "8", 4)
     for bad in ("vp9", "av1/gap=0", "av1/drop=-1", "av1/speed=2"):
         with pytest.raises(SettingsError, match="i_frame_interpolation"):
-            InterpolationPreset.parse(bad)
+            _parse(bad)
 
 
 def test_slow_motion_round_trip_no_frame_far_below_the_anchors():
@@ -96,6 +100,6 @@ def test_auto_tries_every_gap_on_talking_heads_at_slow():
 
     agent = EncodingAgent(EncodeOptions(strategy="auto", preset="slow"))
     cands = agent.candidates(Scene(0, 10, scene_class="talking_head"))
-    gaps = sorted(InterpolationPreset.parse(c.preset).gap for c in cands if c.strategy == "i_frame_interpolation")
+    gaps = sorted(_parse(c.preset).gap for c in cands if c.strategy == "i_frame_interpolation")
     assert gaps == [2, 3, 4]
     assert "i_frame_interpolation" not in [c.strategy for c in agent.candidates(Scene(0, 10, scene_class="high_motion"))]

@@ -120,12 +120,12 @@ def test_settings_validation():
         StrategySettings(crf=-1)
     for crf in (52, 99):  # the range is the strategy's own, whatever the value
         with pytest.raises(SettingsError, match=r"x264: crf \d+ is outside 0\.\.51"):
-            get_strategy("x264").describe(StrategySettings(crf=crf), 64, 64, 25)
+            get_strategy("x264").validate(StrategySettings(crf=crf))
     with pytest.raises(SettingsError, match=r"semantic_latent: crf 64 is outside 0\.\.63"):
-        get_strategy("semantic_latent").describe(StrategySettings(crf=64), 64, 64, 25)
-    with pytest.raises(SettingsError, match="unknown preset 'warp'"):
-        get_strategy("x265").describe(StrategySettings(preset="warp"), 64, 64, 25)
-    get_strategy("av1").describe(StrategySettings(crf=60, preset="12"), 64, 64, 25)
+        get_strategy("semantic_latent").validate(StrategySettings(crf=64))
+    with pytest.raises(SettingsError, match="x265: option preset='warp' is not allowed; use one of ultrafast"):
+        get_strategy("x265").validate(StrategySettings(preset="warp"))
+    get_strategy("av1").validate(StrategySettings(crf=60, preset="12"))
 
 
 def test_corrupt_payload_raises_format_error(frames):

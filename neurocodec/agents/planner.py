@@ -65,7 +65,7 @@ class ScenePlanner:
         if o.intra_model is not None:
             check_model_name(o.intra_model)  # a wrong name fails now, not after scene analysis
         if self.strategy is not None:
-            self.strategy.describe(self.settings, 2, 2, Fraction(25))  # validates ranges before any input is read
+            self.strategy.validate(self.settings)  # before any input is read
 
     def scenes(self, source: VideoSource) -> list[Scene]:
         """Detect (or load, or cut fixed-length) the scenes of ``source``, reading it once."""
@@ -83,14 +83,13 @@ class ScenePlanner:
             return (Candidate(s.name, self.options.preset, lo, hi),)
         ranked = []
         for name in available_strategies():
-            s = get_strategy(name)
-            rank = s.candidate_rank(scene.scene_class)
-            if rank is not None:
-                ranked.append((rank, name, s))
-        ranked.sort()
+            cap = get_strategy(name).auto_capability()
+            if cap is not None and cap.offers(scene.scene_class, self.speed):
+                ranked.append((cap.rank, name, cap))
+        ranked.sort(key=lambda r: r[:2])
         count = SEARCH[self.speed][0]
-        return tuple(Candidate(name, preset, *_bounds(s)) for _, name, s in ranked[:count]
-                     for preset in s.candidate_presets(self.speed))
+        return tuple(Candidate(name, preset, *cap.crf_range) for _, name, cap in ranked[:count]
+                     for preset in cap.presets[self.speed])
 
     def job(self, mode: RateMode, scene: Scene, index: int, frames: tuple[Frame, ...], fps: Fraction,
             decision: Decision | None) -> SceneJob:
@@ -115,7 +114,4 @@ class ScenePlanner:
 
 
 def _bounds(strategy) -> tuple[int, int]:
-    try:
-        return strategy.crf_bounds()
-    except NotImplementedError:
-        return 0, 0
+    return strategy.crf_range or (0, 0)

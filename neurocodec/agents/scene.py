@@ -15,9 +15,10 @@ from fractions import Fraction
 from typing import Any
 
 from .._progress import CountingFrames
+from ..errors import SettingsError
 from ..io.frame import Frame, crop, pad_to_even, padded_size
 from ..metrics.quality import QualityAccumulator, VideoQuality
-from ..strategies.base import DecodeContext, Strategy, StrategySettings, get_strategy
+from ..strategies.base import AutoCapability, DecodeContext, Strategy, StrategySettings, get_strategy
 from .rd import Candidate, CandidateModel, Decision, Probe, choose_for_targets, choose_lagrangian
 
 __all__ = ["SceneJob", "SceneResult", "encode_scene", "probe_scene", "measure"]
@@ -95,10 +96,19 @@ def _window(frames: tuple[Frame, ...], n: int) -> tuple[Frame, ...]:
     return frames[start : start + n]
 
 
+def _capability(strategy: Strategy) -> AutoCapability:
+    """What the CRF search needs of a strategy (its quality map); one without cannot take a quality target."""
+    cap = strategy.auto_capability()
+    if cap is None:
+        raise SettingsError(f"{strategy.name} has no quality knob (it declares no auto capability)")
+    return cap
+
+
 def _probe_crfs(strategy: Strategy, center: float, points: int) -> list[int]:
     """``points`` CRFs spread about +-4 x265-CRF steps around ``center``, kept inside the strategy's bounds."""
-    lo, hi = strategy.crf_bounds()
-    spread = 4 * max(1.0, strategy.crf_for_quality(30) - strategy.crf_for_quality(29))
+    cap = _capability(strategy)
+    lo, hi = cap.crf_range
+    spread = 4 * max(1.0, cap.crf_for_quality(30) - cap.crf_for_quality(29))
     center = min(max(center, lo + spread), hi - spread)  # slide the window in rather than clip it
     if points == 1:
         offsets = [0.0]
@@ -125,7 +135,7 @@ def probe_scene(job: SceneJob, center_quality: float) -> list[Probe]:
     done = {(p.strategy, p.preset, p.crf) for p in probes}
     for cand in job.candidates:
         strategy = get_strategy(cand.strategy)
-        for crf in _probe_crfs(strategy, strategy.crf_for_quality(center_quality), job.probe_points):
+        for crf in _probe_crfs(strategy, _capability(strategy).crf_for_quality(center_quality), job.probe_points):
             if (cand.strategy, cand.preset, float(crf)) not in done:
                 probes.append(_probe_one(job, cand, crf, window, padded, pixels))
         if job.mode == "target":
@@ -226,7 +236,7 @@ def _verify_targets(job, strategy, settings, payload, q, model, progress=None):
     deficit needs (at least 1); a first encode that meets the targets is
     tried one CRF higher while that still meets them. Bounded by ``_MAX_RETRIES``.
     """
-    lo, hi = strategy.crf_bounds()
+    lo, hi = strategy.crf_range
     slope_p = -model.psnr_curve.slope(settings.crf) if model is not None else 0.0  # dB lost per CRF step
     slope_s = -model.ssim_db_curve.slope(settings.crf) if model is not None else 0.0
 

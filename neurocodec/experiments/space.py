@@ -196,7 +196,7 @@ def parse_space(doc: dict[str, Any], *, source: str = "<space>") -> Space:
             if pk not in _STRATEGY_KEYS:
                 raise bad(f"{key}.{pk}", f"unknown parameter; use {', '.join(_STRATEGY_KEYS)}")
             if pk == "crf":
-                params[pk] = _crf_range(pv, strategy.crf_bounds(), lambda what: bad(f"{key}.crf", what))
+                params[pk] = _crf_range(pv, strategy.crf_range, lambda what: bad(f"{key}.crf", what))
             else:
                 params[pk] = _choices(pv, getattr(strategy, "presets", None), lambda what: bad(f"{key}.{pk}", what))
         strategies[name] = StrategySpace(name, params)

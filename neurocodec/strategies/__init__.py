@@ -2,6 +2,7 @@
 
 from .base import (
     ENTRY_POINT_GROUP,
+    AutoCapability,
     DecodeContext,
     Strategy,
     StrategySettings,
@@ -10,14 +11,18 @@ from .base import (
     get_strategy_by_id,
     register,
 )
+from .options import OptionSpec, option
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "AutoCapability",
     "DecodeContext",
+    "OptionSpec",
     "Strategy",
     "StrategySettings",
     "available_strategies",
     "get_strategy",
     "get_strategy_by_id",
+    "option",
     "register",
 ]

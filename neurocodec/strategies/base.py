@@ -11,17 +11,21 @@ from __future__ import annotations
 import logging
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ..bitstream.ids import MAX_STRATEGY_ID, PRIVATE_ID_MIN, STRATEGY_IDS
-from ..errors import ModelMismatchError, SettingsError, UnknownStrategyError
+from ..errors import ModelMismatchError, NcvFormatError, SettingsError, UnknownStrategyError
 from ..io.frame import Frame
+from .options import NoOptions, OptionSpec, build_options, option_specs
 
 __all__ = [
     "Strategy",
     "StrategySettings",
+    "AutoCapability",
     "check_crf",
     "DecodeContext",
     "register",
@@ -51,6 +55,8 @@ class StrategySettings:
         model: Learned intra model (a shipped name such as ``intra_yuv420``, or a
             weights file); None: the shipped default.
         device: Where neural transforms run while encoding (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
+        options: The strategy's own options, ``key -> value`` (text or typed; see
+            :meth:`Strategy.resolve_options`).
     """
 
     crf: float | None = None
@@ -61,6 +67,7 @@ class StrategySettings:
     low_delay: bool = False
     model: str | None = None
     device: str = "auto"
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, kind in (("crf", (int, float)), ("bitrate", int), ("keyint", int), ("threads", int)):
@@ -69,7 +76,7 @@ class StrategySettings:
                 raise SettingsError(f"{name} must be a number, got {type(value).__name__}")
         if self.crf is not None and self.bitrate is not None:
             raise SettingsError("give either crf or bitrate, not both")
-        # Only what holds on every scale: the range is the strategy's (check_crf, when it describes the settings).
+        # Only what holds on every scale: the range is the strategy's (check_crf, from Strategy.validate).
         if self.crf is not None and not (math.isfinite(self.crf) and self.crf >= 0):
             raise SettingsError(f"crf {self.crf} is not a number >= 0")
         if self.bitrate is not None and not 1000 <= self.bitrate <= 2_000_000_000:
@@ -81,12 +88,50 @@ class StrategySettings:
 
 
 def check_crf(strategy: Strategy, crf: float | None) -> None:
-    """Refuse a CRF outside ``strategy.crf_bounds()``, in the strategy's own words."""
+    """Refuse a CRF outside ``strategy.crf_range`` (or any CRF if it has none), in the strategy's own words."""
     if crf is None:
         return
-    lo, hi = strategy.crf_bounds()
+    if strategy.crf_range is None:
+        raise SettingsError(f"{strategy.name} has no crf (no quality knob)")
+    lo, hi = strategy.crf_range
     if not lo <= crf <= hi:
         raise SettingsError(f"{strategy.name}: crf {crf:g} is outside {lo}..{hi}")
+
+
+@dataclass(frozen=True)
+class AutoCapability:
+    """How a strategy takes part in ``auto``: when it is a candidate, and how its CRF is searched.
+
+    Args:
+        rank: Order among the candidates of a scene (lower first; the effort decides how many are tried).
+        crf_range: Smallest and largest CRF the search may use.
+        presets: Per effort (``fast``, ``medium``, ``slow``), the presets compared (one candidate each,
+            in the strategy's ``--preset`` vocabulary; None: its default). An effort missing here: not a candidate.
+        scene_classes: The scene classes it is proposed for (None: every class).
+        quality_line: ``crf = a * quality + b`` matching x265 at CRF ``quality`` (centres the trial encodes) ...
+        quality_points: ... or piecewise linear through ``(qualities, crfs)`` (flat beyond the ends).
+    """
+
+    rank: int
+    crf_range: tuple[int, int]
+    presets: Mapping[str, tuple[str | None, ...]]
+    scene_classes: frozenset[str] | None = None
+    quality_line: tuple[float, float] | None = (1.0, 0.0)
+    quality_points: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+
+    def offers(self, scene_class: str | None, effort: str) -> bool:
+        """Whether the strategy is a candidate for a scene of this class at this effort."""
+        return effort in self.presets and (self.scene_classes is None or scene_class in self.scene_classes)
+
+    def crf_for_quality(self, quality: float) -> float:
+        """This strategy's CRF expected to match x265 at CRF ``quality``, inside :attr:`crf_range`."""
+        lo, hi = self.crf_range
+        if self.quality_points is not None:
+            crf = float(np.interp(quality, *self.quality_points))
+        else:
+            a, b = self.quality_line
+            crf = a * quality + b
+        return min(max(crf, lo), hi)
 
 
 @dataclass(frozen=True)
@@ -111,7 +156,11 @@ class Strategy(ABC):
 
     Subclasses set ``name`` and ``id`` (from :mod:`neurocodec.bitstream.ids`
     for built-ins, ``>= PRIVATE_ID_MIN`` for third parties) and implement
-    :meth:`encode`, :meth:`decode` and :meth:`describe`.
+    :meth:`encode`, :meth:`decode` and :meth:`describe`. They declare their
+    options as a frozen dataclass in ``Options`` (fields made with
+    :func:`~neurocodec.strategies.options.option`), their CRF scale in
+    ``crf_range`` (None: no quality knob), and whether ``auto`` may propose
+    them in :meth:`auto_capability`.
 
     Frames given to :meth:`encode` have even width and height (the agent pads);
     :meth:`decode` must return frames of that same padded size.
@@ -119,6 +168,64 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     id: ClassVar[int]
+    Options: ClassVar[type] = NoOptions
+    crf_range: ClassVar[tuple[int, int] | None] = None
+
+    # -- options ---------------------------------------------------------------------
+
+    @classmethod
+    def option_specs(cls) -> tuple[OptionSpec, ...]:
+        """The options this strategy declares (for ``neurocodec strategies`` and validation)."""
+        return option_specs(cls.Options)
+
+    def preset_options(self, preset: str) -> dict[str, Any]:
+        """``--preset`` as options: the ``preset`` option where there is one (an override may parse a grammar)."""
+        if "preset" not in {s.key for s in self.option_specs()}:
+            raise SettingsError(f"{self.name} takes no preset, got {preset!r}")
+        return {"preset": preset}
+
+    def resolve_options(self, settings: StrategySettings) -> Any:
+        """The typed options: defaults, then ``settings.preset`` (an alias), then ``settings.options``.
+
+        Raises:
+            SettingsError: An unknown option, a value outside its range, or ``--preset`` and
+                an option disagreeing about the same key.
+        """
+        alias = self.preset_options(settings.preset) if settings.preset is not None else {}
+        given = {str(k).replace("_", "-"): v for k, v in settings.options.items()}
+        for key, value in alias.items():
+            if key in given:
+                a, b = (build_options(self.Options, self.name, {key: v}) for v in (value, given[key]))
+                if a != b:
+                    raise SettingsError(f"{self.name}: --preset sets {key}={value}, the options {key}={given[key]}")
+        return build_options(self.Options, self.name, alias, given)
+
+    def validate(self, settings: StrategySettings) -> Any:
+        """Check ``settings`` (CRF range, options) before any input is read; return the typed options.
+
+        Raises:
+            SettingsError: One line naming what is wrong and what is allowed.
+        """
+        check_crf(self, settings.crf)
+        return self.resolve_options(settings)
+
+    def stored_options(self, params: dict[str, Any]) -> Any:
+        """The typed options a segment's params record (``opts``; an older file's ``preset`` alias).
+
+        Raises:
+            NcvFormatError: The params do not hold valid options.
+        """
+        opts, preset = params.get("opts", {}), params.get("preset")
+        if not isinstance(opts, dict) or (preset is not None and not isinstance(preset, str)):
+            raise NcvFormatError(f"{self.name} options {opts!r} / preset {preset!r} are not a table and text")
+        try:
+            return self.resolve_options(StrategySettings(preset=preset, options=opts))
+        except SettingsError as exc:
+            raise NcvFormatError(f"{self.name} options: {exc}") from None
+
+    def auto_capability(self) -> AutoCapability | None:
+        """How ``auto`` may propose this strategy (None: never)."""
+        return None
 
     @abstractmethod
     def encode(self, frames: Sequence[Frame], settings: StrategySettings, fps: Any) -> bytes:
@@ -139,28 +246,6 @@ class Strategy(ABC):
     def reproduce(self, params: dict[str, Any], width: int, height: int, fps: Any) -> dict[str, Any]:
         """Details derived from stored params for reports (e.g. an equivalent command line)."""
         return {}
-
-    # -- scene-adaptive encoding hooks (a strategy without them is never proposed by "auto") --
-
-    def candidate_rank(self, scene_class: str | None) -> int | None:
-        """Order in which ``auto`` tries this strategy for a scene class (lower first); None: not a candidate."""
-        return None
-
-    def speed_preset(self, speed: str) -> str | None:
-        """The encoder preset this strategy uses at ``auto``'s speed preset (fast, medium, slow)."""
-        return None
-
-    def candidate_presets(self, speed: str) -> list[str | None]:
-        """Every preset ``auto`` compares for this strategy at a speed (each is a separate candidate)."""
-        return [self.speed_preset(speed)]
-
-    def crf_for_quality(self, quality: float) -> float:
-        """This strategy's CRF expected to match x265 at CRF ``quality`` (centres the trial encodes)."""
-        raise NotImplementedError(f"{self.name} has no quality knob")
-
-    def crf_bounds(self) -> tuple[int, int]:
-        """Smallest and largest CRF this strategy accepts."""
-        raise NotImplementedError(f"{self.name} has no quality knob")
 
     def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
         """Neural decoder cost in multiply-accumulates per output pixel (0 for classical codecs)."""
@@ -205,9 +290,8 @@ def register(cls: type[Strategy]) -> type[Strategy]:
 
 
 def _load_builtins_and_plugins() -> None:
+    """Register every strategy of the entry-point group (built-ins are listed there too, see pyproject.toml)."""
     global _entry_points_loaded
-    from . import classical, hybrid, interpolation, semantic_latent  # noqa: F401  (registers the built-ins)
-
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
@@ -216,10 +300,13 @@ def _load_builtins_and_plugins() -> None:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = ep.load()
-            if cls.name not in _REGISTRY:
+            if _REGISTRY.get(cls.name) is not cls:
                 register(cls)
         except Exception as exc:  # a broken plugin must not break the codec
             log.warning("could not load strategy plugin %s: %s", ep.name, exc)
+    missing = sorted(set(STRATEGY_IDS) - set(_REGISTRY))
+    if missing:  # stale install metadata (the source tree gained entry points): say how to fix it
+        log.warning("built-in strategies %s are not registered; reinstall neurocodec (pip install -e .)", ", ".join(missing))
 
 
 def get_strategy(name: str) -> Strategy:

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from ..bitstream.chunks import Cursor, encode_varint
-from ..errors import EncoderError, NcvFormatError, SettingsError
+from ..errors import EncoderError, NcvFormatError
 from ..io.frame import Frame, crop, pad_edges
-from .base import DecodeContext, Strategy, StrategySettings, check_crf, register
+from .base import AutoCapability, DecodeContext, Strategy, StrategySettings
+from .options import changed_options, option, option_specs
 
 __all__ = ["ClassicalStrategy", "X264", "X265", "AV1"]
 
@@ -47,63 +49,64 @@ class ClassicalStrategy(Strategy):
     encoder: str
     decoders: tuple[str, ...]
     presets: tuple[str, ...]
-    default_preset: str
     default_crf: float
-    max_crf: int
     #: CRF span a rate-distortion sweep covers (benchmarks); roughly 0.05-1 bpp on natural video.
     rd_crf_range: tuple[int, int]
     #: Encoder thread count when the settings give none: a value that keeps bytes machine-independent.
     default_threads: int = 0
     #: Smallest width and height the encoder handles with every preset; smaller frames are padded.
     min_size: tuple[int, int] = (2, 2)
+    #: The private option (``x265-params`` etc.) that carries encoder parameters as ``key=value:...``.
+    params_option: str
 
     #: Rank as a candidate of ``auto`` (same for every scene class: measurement decides).
     rank: int
-    #: Encoder preset per ``auto`` speed preset.
+    #: Encoder preset per ``auto`` effort.
     speeds: dict[str, str]
     #: ``crf = a * quality + b``, fitted on the development clips (see docs/benchmarks.md).
     quality_map: tuple[float, float] = (1.0, 0.0)
 
-    # -- scene-adaptive hooks --------------------------------------------------
-
-    def candidate_rank(self, scene_class):
-        return self.rank
-
-    def speed_preset(self, speed):
-        return self.speeds[speed]
-
-    def crf_for_quality(self, quality):
-        a, b = self.quality_map
-        return min(max(a * quality + b, 0), self.max_crf)
-
-    def crf_bounds(self):
-        return 0, self.max_crf
+    def auto_capability(self) -> AutoCapability:
+        return AutoCapability(rank=self.rank, crf_range=self.crf_range, quality_line=self.quality_map,
+                              presets={effort: (preset,) for effort, preset in self.speeds.items()})
 
     # -- options -------------------------------------------------------------
-
-    def _check(self, settings: StrategySettings) -> None:
-        check_crf(self, settings.crf)
-        if settings.preset is not None and str(settings.preset) not in self.presets:
-            raise SettingsError(f"{self.name}: unknown preset {settings.preset!r}; use one of {', '.join(self.presets)}")
 
     def _threads(self, settings: StrategySettings) -> int:
         return settings.threads if settings.threads is not None else self.default_threads
 
-    def _options(self, settings: StrategySettings) -> dict[str, str]:
-        """Codec private options (what ``ffmpeg -x264-params ...`` etc. set)."""
-        raise NotImplementedError
+    def _base_params(self, settings: StrategySettings) -> list[str]:
+        """Encoder parameters set whatever the options (``key=value``)."""
+        return []
+
+    def _options(self, settings: StrategySettings, opts: Any) -> dict[str, str]:
+        """Codec private options (what ``ffmpeg -x264-params ...`` etc. set); an option at its default is not passed."""
+        out = {"preset": str(opts.preset)}
+        if settings.bitrate is None:
+            out["crf"] = _num(settings.crf if settings.crf is not None else self.default_crf)
+        params = self._base_params(settings)
+        for spec in option_specs(self.Options):
+            value = getattr(opts, spec.field)
+            if spec.key != "preset" and value != spec.default:
+                params.append(f"{spec.key}={_param(value)}")
+        if params:
+            out[self.params_option] = ":".join(params)
+        return out
 
     def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
         """The encoder options, kept small: they are stored in every segment."""
-        self._check(settings)
+        opts = self.resolve_options(settings)
         params: dict[str, Any] = {
             "encoder": self.encoder,
-            "options": self._options(settings),
+            "options": self._options(settings, opts),
             "gop_size": settings.keyint or self._default_keyint(Fraction(fps)),
             "threads": self._threads(settings),
         }
         if settings.bitrate is not None:
             params["bit_rate"] = settings.bitrate
+        changed = changed_options(opts, exclude=("preset",))  # the preset is in "options" already
+        if changed:
+            params["opts"] = changed
         return params
 
     def reproduce(self, params: dict[str, Any], width: int, height: int, fps: Any) -> dict[str, Any]:
@@ -254,7 +257,49 @@ class ClassicalStrategy(Strategy):
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 
 
-@register
+def _preset(default: str, presets: tuple[str, ...]) -> Any:
+    return option(default, str, "Encoder speed preset (also --preset).", choices=presets)
+
+
+@dataclass(frozen=True)
+class X264Options:
+    """libx264's options (None: the preset's own choice, nothing passed)."""
+
+    preset: str = _preset("medium", _X26X_PRESETS)
+    aq_mode: int | None = option(None, int, "Adaptive quantisation: 0 off, 1 variance, 2 auto-variance, 3 biased to dark scenes.",
+                                 range=(0, 3))
+    psy_rd: float | None = option(None, float, "Psycho-visual rate-distortion strength (x264 default 1.0).", range=(0, 10))
+
+
+@dataclass(frozen=True)
+class X265Options:
+    """libx265's options (None: the preset's own choice, nothing passed)."""
+
+    preset: str = _preset("medium", _X26X_PRESETS)
+    aq_mode: int | None = option(None, int, "Adaptive quantisation: 0 off, 1 variance, 2 auto-variance, "
+                                 "3 biased to dark scenes, 4 auto-variance with edge information.", range=(0, 4))
+    psy_rd: float | None = option(None, float, "Psycho-visual rate-distortion strength (x265 default 2.0).", range=(0, 5))
+
+
+_AV1_PRESETS = tuple(str(p) for p in range(-1, 14))
+
+
+@dataclass(frozen=True)
+class AV1Options:
+    """SVT-AV1's options, passed through ``svtav1-params`` (None: the preset's own choice, nothing passed)."""
+
+    preset: str = _preset("6", _AV1_PRESETS)
+    tune: int | None = option(None, int, "What to tune for: 0 VQ, 1 PSNR, 2 SSIM, 3 IQ, 4 MS-SSIM (SVT-AV1 default 1).",
+                              range=(0, 4))
+    enable_qm: bool | None = option(None, bool, "Quantisation matrices.")
+    qm_min: int | None = option(None, int, "Flattest quantisation matrix level (with enable-qm).", range=(0, 15))
+    qm_max: int | None = option(None, int, "Steepest quantisation matrix level (with enable-qm).", range=(0, 15))
+    enable_tf: int | None = option(None, int, "Temporal filtering of key and alt-ref frames: 0 off, 1 on, 2 adaptive.",
+                                   range=(0, 2))
+    hierarchical_levels: int | None = option(None, int, "Levels of the hierarchical prediction structure.", range=(2, 5))
+    lookahead: int | None = option(None, int, "Frames of lookahead (-1: SVT-AV1 chooses).", range=(-1, 120))
+
+
 class X264(ClassicalStrategy):
     """H.264/AVC with libx264."""
 
@@ -262,10 +307,11 @@ class X264(ClassicalStrategy):
     id = 1
     encoder = "libx264"
     decoders = ("h264",)
+    Options = X264Options
+    params_option = "x264-params"
     presets = _X26X_PRESETS
-    default_preset = "medium"
     default_crf = 23
-    max_crf = 51
+    crf_range = (0, 51)
     rd_crf_range = (20, 40)
     default_threads = 1
     rank = 3
@@ -273,22 +319,14 @@ class X264(ClassicalStrategy):
     # Same PSNR-YUV as x265 at CRF q (sam2_cups_720p, akiyo_cif): x264 CRF ~ 0.8 q + 5.
     quality_map = (0.8, 5.0)
 
-    def _options(self, s):
-        opts = {"preset": str(s.preset or self.default_preset)}
-        if s.bitrate is None:
-            opts["crf"] = _num(s.crf if s.crf is not None else self.default_crf)
+    def _base_params(self, s):
         # cpu-independent=1: x264's C macroblock-tree propagation instead of its SIMD versions. The
         # AVX-512 one works on 8 macroblocks at a time and, when the width in macroblocks is not a
         # multiple of 8, adds in values from past the row's end (uninitialised heap memory), so bytes
         # varied from run to run; the SIMD versions also round unlike the C one (docs/determinism.md).
-        params = ["cpu-independent=1"]
-        if s.low_delay:
-            params.append("bframes=0")
-        opts["x264-params"] = ":".join(params)
-        return opts
+        return ["cpu-independent=1"] + (["bframes=0"] if s.low_delay else [])
 
 
-@register
 class X265(ClassicalStrategy):
     """H.265/HEVC with libx265."""
 
@@ -296,10 +334,11 @@ class X265(ClassicalStrategy):
     id = 2
     encoder = "libx265"
     decoders = ("hevc",)
+    Options = X265Options
+    params_option = "x265-params"
     presets = _X26X_PRESETS
-    default_preset = "medium"
     default_crf = 28
-    max_crf = 51
+    crf_range = (0, 51)
     rd_crf_range = (22, 42)
     # avcodec_open2 fails below 16x16 (32x32 with preset placebo), and below 50 pixels wide the
     # lookahead's cuTree writes past a heap buffer (valgrind; crashes the process now and then).
@@ -307,19 +346,11 @@ class X265(ClassicalStrategy):
     rank = 2
     speeds = {"fast": "fast", "medium": "medium", "slow": "slow"}
 
-    def _options(self, s):
-        opts = {"preset": str(s.preset or self.default_preset)}
-        if s.bitrate is None:
-            opts["crf"] = _num(s.crf if s.crf is not None else self.default_crf)
+    def _base_params(self, s):
         # info=0: x265 otherwise writes an SEI with its thread settings, so bytes would vary by machine.
-        params = ["log-level=error", "info=0"]
-        if s.low_delay:
-            params.append("bframes=0")
-        opts["x265-params"] = ":".join(params)
-        return opts
+        return ["log-level=error", "info=0"] + (["bframes=0"] if s.low_delay else [])
 
 
-@register
 class AV1(ClassicalStrategy):
     """AV1 with SVT-AV1 (libsvtav1); decoded with libdav1d (FFmpeg's native AV1 decoder as fallback)."""
 
@@ -327,10 +358,11 @@ class AV1(ClassicalStrategy):
     id = 3
     encoder = "libsvtav1"
     decoders = ("libdav1d", "av1")
-    presets = tuple(str(p) for p in range(-1, 14))
-    default_preset = "6"
+    Options = AV1Options
+    params_option = "svtav1-params"
+    presets = _AV1_PRESETS
     default_crf = 35
-    max_crf = 63
+    crf_range = (0, 63)
     # SVT-AV1's CRF scale is compressed at the low-rate end: CRF 56 still gave 39.7 dB on a
     # 720p clip where x265 CRF 42 gave 33.7 dB, so the sweep reaches up to the maximum.
     rd_crf_range = (30, 63)
@@ -342,14 +374,14 @@ class AV1(ClassicalStrategy):
     # Same PSNR-YUV as x265 at CRF q (sam2_cups_720p, akiyo_cif): SVT-AV1 CRF ~ 2.9 q - 35.
     quality_map = (2.9, -35.0)
 
-    def _options(self, s):
-        opts = {"preset": str(s.preset or self.default_preset)}
-        if s.bitrate is None:
-            opts["crf"] = _num(s.crf if s.crf is not None else self.default_crf)
-        if s.low_delay:
-            opts["svtav1-params"] = "pred-struct=1"
-        return opts
+    def _base_params(self, s):
+        return ["pred-struct=1"] if s.low_delay else []
 
 
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _param(value: Any) -> str:
+    """An option's value as the encoders' ``key=value`` lists write it."""
+    return str(int(value)) if isinstance(value, bool) else _num(value) if isinstance(value, float) else str(value)

@@ -9,9 +9,10 @@ with the network switched off. The
 decoder runs the base decoder, the upscale and the fixed small network with
 the scene's bias update. See :mod:`neurocodec.models.enhance`.
 
-Preset (the strategy's own vocabulary): ``BASE[:PRESET][/scale=S][/adapt=N]``,
-for example ``av1:8/scale=0.5``. ``adapt`` is the number of fine-tuning
-steps (0: shipped weights only; default 40).
+Options (:class:`HybridOptions`, ``--opt KEY=VALUE``): ``base`` (av1 or x265),
+``base-preset``, ``scale`` (1, 0.75, 0.5) and ``adapt``, the number of
+fine-tuning steps (0: shipped weights only; default 40). The older preset
+``BASE[:PRESET][/scale=S][/adapt=N]`` (e.g. ``av1:8/scale=0.5``) is an alias.
 
 Payload::
 
@@ -31,20 +32,21 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..bitstream.chunks import Cursor, encode_varint
 from ..bitstream.ids import STRATEGY_IDS
-from ..errors import NcvFormatError, NeurocodecError, SettingsError
+from ..errors import NeurocodecError
 from ..io.frame import Frame
 from ..models.registry import DEFAULTS, INSTALLED, check_name, check_segment_model, load_enhance, macs_per_pixel
-from .base import DecodeContext, Strategy, StrategySettings, get_strategy, register
-from .layered import SvtAv1Knob, format_preset, parse_preset, read_header
+from .base import DecodeContext, StrategySettings, get_strategy
+from .layered import LayeredStrategy, base_option, base_preset_option, format_preset, read_header
+from .options import changed_options, option
 
-__all__ = ["Hybrid", "HybridPreset"]
+__all__ = ["Hybrid", "HybridOptions"]
 
 _FORMAT = 1
 _SCALES = (1.0, 0.75, 0.5)
@@ -57,28 +59,17 @@ _MAX_BLOB = 1 << 20
 
 
 @dataclass(frozen=True)
-class HybridPreset:
-    """Parsed ``BASE[:PRESET][/scale=S][/adapt=N]``."""
+class HybridOptions:
+    """The options of ``hybrid`` (alias: ``BASE[:PRESET][/scale=S][/adapt=N]``, what ``str()`` writes)."""
 
-    base: str = "av1"
-    base_preset: str | None = None
-    scale: float = 1.0
-    adapt_steps: int = 40
-
-    @classmethod
-    def parse(cls, text: str | None) -> HybridPreset:
-        if not text:
-            return cls()
-        p = cls(**parse_preset(text, "hybrid", "BASE[:PRESET][/scale=S][/adapt=N]",
-                               {"scale": ("scale", float), "adapt": ("adapt_steps", int)}))
-        if p.scale not in _SCALES:
-            raise SettingsError(f"hybrid scale must be one of {', '.join(map(str, _SCALES))}, got {p.scale}")
-        if not 0 <= p.adapt_steps <= 1000:
-            raise SettingsError(f"hybrid adapt steps {p.adapt_steps} is outside 0..1000")
-        return p
+    base: str = base_option()
+    base_preset: str | None = base_preset_option()
+    scale: float = option(1.0, float, "Base layer resolution, relative to the video.", choices=_SCALES)
+    adapt: int = option(40, int, "Fine-tuning steps of the enhancement network per scene (0: shipped weights only).",
+                        range=(0, 1000))
 
     def __str__(self) -> str:
-        return format_preset(self.base, self.base_preset, f"scale={self.scale:g}/adapt={self.adapt_steps}")
+        return format_preset(self.base, self.base_preset, f"scale={self.scale:g}/adapt={self.adapt}")
 
 
 def _to_tensor(frames: Sequence[Frame]):
@@ -175,12 +166,17 @@ def _weighted_sse(a: Sequence[Frame], b: Sequence[Frame]) -> float:
     return total
 
 
-@register
-class Hybrid(SvtAv1Knob, Strategy):
+class Hybrid(LayeredStrategy):
     """Classical base layer (x265 / SVT-AV1, at scale 1, 3/4 or 1/2) plus a content-adapted enhancement network."""
 
     name = "hybrid"
     id = STRATEGY_IDS["hybrid"]
+    Options = HybridOptions
+    grammar = "BASE[:PRESET][/scale=S][/adapt=N]"
+    # Moving content, where the base codec's artifacts are largest; every scale compared (tried at auto's slow effort).
+    auto_rank = 3
+    auto_scene_classes = frozenset({"moderate_motion", "high_motion"})
+    auto_variants = tuple({"scale": s} for s in _SCALES)
 
     def _net(self, model: str | None = None, expect_sha256: bytes | None = None):
         """The enhancement network of a shipped name or a trusted weights file (hash checked before loading)."""
@@ -191,20 +187,17 @@ class Hybrid(SvtAv1Knob, Strategy):
         name = check_name((params or {}).get("model", DEFAULTS["enhance"]), "enhance")
         return (models or INSTALLED).resolve("enhance", name)
 
-    def _base_settings(self, p: HybridPreset, settings: StrategySettings) -> StrategySettings:
-        return replace(settings, preset=p.base_preset)
-
     # -- encoder -------------------------------------------------------------------
 
     def encode(self, frames: Sequence[Frame], settings: StrategySettings, fps: Any) -> bytes:
         from ..io.resize import resize_frame, scaled_size
 
-        p = HybridPreset.parse(settings.preset)
+        p = self.resolve_options(settings)
         base = get_strategy(p.base)
         w, h = frames[0].width, frames[0].height
         bw, bh = scaled_size(w, h, p.scale)
         small = [resize_frame(f, bw, bh) for f in frames]
-        bs = self._base_settings(p, settings)
+        bs = self.base_settings(p, settings)
         base_payload = base.encode(small, bs, fps)
         ctx = DecodeContext(bw, bh, len(frames), base.describe(bs, bw, bh, fps))
         up = [resize_frame(f, w, h) for f in base.decode(base_payload, ctx)]
@@ -217,9 +210,9 @@ class Hybrid(SvtAv1Knob, Strategy):
         ref, dec = [frames[i] for i in pick], [up[i] for i in pick]
         d_plain, d_off = _weighted_sse(ref, _enhance(net, dec, sidx)), _weighted_sse(ref, dec)
         plain = head + (b"\0" if d_plain <= d_off else bytes([_BYPASS])) + base_payload
-        if p.adapt_steps == 0:
+        if p.adapt == 0:
             return plain
-        q = _finetune(net, up, frames, p.adapt_steps, sidx)
+        q = _finetune(net, up, frames, p.adapt, sidx)
         blob = zlib.compress(np.concatenate([t.numpy().reshape(-1) for t in q]).tobytes(), 9)
         adapted = head + bytes([1, _STEP_EXP]) + encode_varint(len(blob)) + blob + base_payload
         d_adapt = _weighted_sse(ref, _enhance(_adapted(net, _dequantize(q)), dec, sidx))
@@ -289,20 +282,20 @@ class Hybrid(SvtAv1Knob, Strategy):
     # -- description ------------------------------------------------------------------
 
     def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
-        from ..io.resize import scaled_size
-
-        p = HybridPreset.parse(settings.preset)
-        get_strategy(p.base).describe(self._base_settings(p, settings), *scaled_size(width, height, p.scale), fps)  # validates
         # Kept small (stored in every segment): the base encoder's options follow from these (see reproduce()).
-        return {"preset": str(p), "crf": settings.crf, "model": DEFAULTS["enhance"]}
+        params = {"crf": settings.crf, "model": DEFAULTS["enhance"]}
+        changed = changed_options(self.resolve_options(settings))
+        if changed:
+            params["opts"] = changed
+        return params
 
     def reproduce(self, params, width, height, fps):
         from ..io.resize import scaled_size
 
-        p = HybridPreset.parse(params.get("preset"))
+        p = self.stored_options(params)
         base = get_strategy(p.base)
         bw, bh = scaled_size(width, height, p.scale)
-        bs = StrategySettings(crf=params.get("crf"), preset=p.base_preset)
+        bs = StrategySettings(crf=self.stored_crf(params), preset=p.base_preset)
         out = {"base": base.describe(bs, bw, bh, fps) | base.reproduce(base.describe(bs, bw, bh, fps), bw, bh, fps),
                "base_size": [bw, bh]}
         try:
@@ -312,16 +305,8 @@ class Hybrid(SvtAv1Knob, Strategy):
         return out
 
     def validate_params(self, params: dict[str, Any], ctx: DecodeContext) -> None:
-        preset = params.get("preset")
-        if preset is not None and not isinstance(preset, str):
-            raise NcvFormatError(f"hybrid preset {preset!r} is not text")
-        try:
-            HybridPreset.parse(preset)
-        except SettingsError as exc:
-            raise NcvFormatError(f"hybrid preset: {exc}") from None
-        crf = params.get("crf")
-        if crf is not None and (type(crf) not in (int, float) or not 0 <= crf <= 63):
-            raise NcvFormatError(f"hybrid crf {crf!r} is not a number in 0..63")
+        self.stored_options(params)
+        self.stored_crf(params)
         check_segment_model("enhance", params, ctx)
 
     def weight_hashes(self, params: dict[str, Any] | None = None) -> tuple[bytes, ...]:
@@ -329,15 +314,5 @@ class Hybrid(SvtAv1Knob, Strategy):
 
     def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
         # Plus the bicubic upscale of a reduced base: 4 taps x 2 passes per sample, 1.5 samples per pixel.
-        scale = HybridPreset.parse((params or {}).get("preset")).scale
+        scale = self.stored_options(params or {}).scale
         return macs_per_pixel(self._ref(params)) + (12.0 if scale != 1.0 else 0.0)
-
-    # -- scene-adaptive hooks -----------------------------------------------------------
-
-    def candidate_rank(self, scene_class: str | None) -> int | None:
-        # Moving content, where the base codec's artifacts are largest; tried at auto's slow effort.
-        return 3 if scene_class in ("moderate_motion", "high_motion") else None
-
-    def candidate_presets(self, speed: str) -> list[str]:
-        base_preset = get_strategy("av1").speed_preset(speed)
-        return [str(HybridPreset("av1", base_preset, s)) for s in _SCALES]

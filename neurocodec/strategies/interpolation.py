@@ -13,8 +13,9 @@ Encoder:
    most ``_PASSES`` passes). Quality then rises continuously with the
    anchors' CRF, and no frame sits far below the scene's level.
 
-Preset: ``BASE[:PRESET][/gap=N][/drop=DB]`` (e.g. ``av1:8/gap=3``; defaults
-av1, gap 2, drop 3).
+Options (:class:`InterpolationOptions`, ``--opt KEY=VALUE``): ``base`` (av1 or
+x265), ``base-preset``, ``gap`` (default 2) and ``drop`` (dB, default 3). The
+older preset ``BASE[:PRESET][/gap=N][/drop=DB]`` (e.g. ``av1:8/gap=3``) is an alias.
 
 Payload::
 
@@ -40,12 +41,13 @@ import numpy as np
 
 from ..bitstream.chunks import Cursor, encode_varint
 from ..bitstream.ids import STRATEGY_IDS
-from ..errors import NcvFormatError, SettingsError
+from ..errors import NcvFormatError
 from ..io.frame import Frame, pad_edges
-from .base import DecodeContext, Strategy, StrategySettings, get_strategy, register
-from .layered import SvtAv1Knob, format_preset, parse_preset, read_header
+from .base import DecodeContext, StrategySettings, get_strategy
+from .layered import LayeredStrategy, base_option, base_preset_option, format_preset, read_header
+from .options import changed_options, option
 
-__all__ = ["FrameInterpolation", "InterpolationPreset"]
+__all__ = ["FrameInterpolation", "InterpolationOptions"]
 
 _FORMAT = 1
 _PASSES = 3
@@ -53,25 +55,14 @@ _FLOW_MIN_SIDE = 32  # optical flow is estimated on frames padded to at least th
 
 
 @dataclass(frozen=True)
-class InterpolationPreset:
-    """Parsed ``BASE[:PRESET][/gap=N][/drop=DB]``."""
+class InterpolationOptions:
+    """The options of ``i_frame_interpolation`` (alias: ``BASE[:PRESET][/gap=N][/drop=DB]``, what ``str()`` writes)."""
 
-    base: str = "av1"
-    base_preset: str | None = None
-    gap: int = 2
-    drop: float = 3.0
-
-    @classmethod
-    def parse(cls, text: str | None) -> InterpolationPreset:
-        if not text:
-            return cls()
-        p = cls(**parse_preset(text, "i_frame_interpolation", "BASE[:PRESET][/gap=N][/drop=DB]",
-                               {"gap": ("gap", int), "drop": ("drop", float)}))
-        if not 1 <= p.gap <= 16:
-            raise SettingsError(f"i_frame_interpolation gap {p.gap} is outside 1..16")
-        if not 0 < p.drop <= 20:
-            raise SettingsError(f"i_frame_interpolation drop {p.drop} dB is outside (0, 20]")
-        return p
+    base: str = base_option()
+    base_preset: str | None = base_preset_option()
+    gap: int = option(2, int, "Frames from one anchor to the next.", range=(1, 16))
+    drop: float = option(3.0, float, "dB below the anchors' mean PSNR-YUV at which an interpolated frame becomes an anchor.",
+                         range=(0, 20), low_open=True)
 
     def __str__(self) -> str:
         return format_preset(self.base, self.base_preset, f"gap={self.gap}/drop={self.drop:g}")
@@ -113,14 +104,22 @@ def _fill(anchors: dict[int, Frame], n: int) -> Iterator[Frame]:
     yield anchors[keys[-1]]
 
 
-@register
-class FrameInterpolation(SvtAv1Knob, Strategy):
+class FrameInterpolation(LayeredStrategy):
     """Anchor frames in a classical stream; the frames between them interpolated by motion compensation."""
 
     name = "i_frame_interpolation"
     id = STRATEGY_IDS["i_frame_interpolation"]
-    def _base(self, p: InterpolationPreset, settings: StrategySettings):
-        return get_strategy(p.base), replace(settings, preset=p.base_preset, keyint=None)
+    Options = InterpolationOptions
+    grammar = "BASE[:PRESET][/gap=N][/drop=DB]"
+    auto_rank = 3
+    auto_scene_classes = frozenset({"talking_head", "static"})
+    auto_variants = tuple({"gap": gap} for gap in (2, 3, 4))
+
+    def base_settings(self, opts: InterpolationOptions, settings: StrategySettings) -> StrategySettings:
+        return replace(super().base_settings(opts, settings), keyint=None)
+
+    def _base(self, p: InterpolationOptions, settings: StrategySettings):
+        return get_strategy(p.base), self.base_settings(p, settings)
 
     def _code(self, frames, idx, p, settings, fps):
         base, bs = self._base(p, settings)
@@ -130,7 +129,7 @@ class FrameInterpolation(SvtAv1Knob, Strategy):
         return payload, dict(zip(idx, decoded))
 
     def encode(self, frames: Sequence[Frame], settings: StrategySettings, fps: Any) -> bytes:
-        p = InterpolationPreset.parse(settings.preset)
+        p = self.resolve_options(settings)
         n = len(frames)
         anchors = set(range(0, n, p.gap)) | {n - 1}
         for _ in range(_PASSES):
@@ -173,15 +172,15 @@ class FrameInterpolation(SvtAv1Knob, Strategy):
             raise NcvFormatError("i_frame_interpolation anchor stream ended early")
 
     def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
-        p = InterpolationPreset.parse(settings.preset)
-        base, bs = self._base(p, settings)
-        base.describe(bs, width, height, fps)  # validates
         # Kept small (stored in every segment): the base encoder's options follow from these (see reproduce()).
-        return {"preset": str(p), "crf": settings.crf}
+        params: dict[str, Any] = {"crf": settings.crf}
+        changed = changed_options(self.resolve_options(settings))
+        if changed:
+            params["opts"] = changed
+        return params
 
     def reproduce(self, params, width, height, fps):
-        p = InterpolationPreset.parse(params.get("preset"))
-        base, bs = self._base(p, StrategySettings(crf=params.get("crf")))
+        base, bs = self._base(self.stored_options(params), StrategySettings(crf=self.stored_crf(params)))
         bp = base.describe(bs, width, height, fps)
         return {"base": bp | base.reproduce(bp, width, height, fps),
                 "decoder_ops_per_pixel_estimate": self.decoder_macs_per_pixel(params)}
@@ -191,12 +190,3 @@ class FrameInterpolation(SvtAv1Knob, Strategy):
         from ..models.interpolation import OPS_PER_PIXEL
 
         return float(OPS_PER_PIXEL)
-
-    # -- scene-adaptive hooks -----------------------------------------------------------
-
-    def candidate_rank(self, scene_class: str | None) -> int | None:
-        return 3 if scene_class in ("talking_head", "static") else None
-
-    def candidate_presets(self, speed: str) -> list[str]:
-        base_preset = get_strategy("av1").speed_preset(speed)
-        return [str(InterpolationPreset("av1", base_preset, gap)) for gap in (2, 3, 4)]

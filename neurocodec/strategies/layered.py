@@ -1,49 +1,39 @@
 """Shared parts of strategies that carry a classical base stream (``hybrid``, ``i_frame_interpolation``).
 
-Their presets read ``BASE[:PRESET][/key=value]...`` and their payloads start
-with a format byte and the base strategy's id.
+Their options start with ``base`` and ``base-preset``; the older preset
+grammar ``BASE[:PRESET][/key=value]...`` stays an alias of them (``--preset``).
+Their payloads start with a format byte and the base strategy's id. ``auto``
+runs them on an SVT-AV1 base, so their CRF scale and quality map are SVT-AV1's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import Any, ClassVar
 
 from ..bitstream.chunks import Cursor
 from ..bitstream.ids import STRATEGY_IDS
-from ..errors import SettingsError
-from .base import Strategy, get_strategy, get_strategy_by_id
+from ..errors import NcvFormatError, SettingsError
+from .base import AutoCapability, Strategy, StrategySettings, get_strategy, get_strategy_by_id
+from .options import option, option_specs
 
-__all__ = ["BASES", "parse_preset", "format_preset", "read_header", "SvtAv1Knob"]
+__all__ = ["BASES", "LayeredStrategy", "base_option", "base_preset_option", "format_preset", "read_header"]
 
 BASES = ("x265", "av1")
 
 
-def parse_preset(text: str, owner: str, grammar: str, options: dict[str, tuple[str, Callable[[str], Any]]]) -> dict[str, Any]:
-    """``BASE[:PRESET][/key=value]...`` -> keyword arguments (``base``, ``base_preset`` and each option's field).
+def base_option() -> Any:
+    """The ``base`` option field."""
+    return option("av1", str, "Classical codec of the base stream.", choices=BASES)
 
-    Args:
-        owner: Strategy name for error messages.
-        grammar: The preset's grammar, quoted in errors.
-        options: ``key -> (field name, converter)``.
-    """
-    head, *pairs = [t.strip() for t in str(text).split("/")]
-    base, _, preset = head.partition(":")
-    kw: dict[str, Any] = {"base": base or "av1", "base_preset": preset or None}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            field, convert = options[key]
-            kw[field] = convert(value)
-        except (KeyError, ValueError):
-            raise SettingsError(f"{owner} preset {text!r}: expected {grammar}") from None
-    if kw["base"] not in BASES:
-        raise SettingsError(f"{owner} base must be one of {', '.join(BASES)}, got {kw['base']!r}")
-    return kw
+
+def base_preset_option() -> Any:
+    """The ``base-preset`` option field."""
+    return option(None, str, "The base codec's preset (x265: ultrafast..placebo, av1: -1..13; default: its own).")
 
 
 def format_preset(base: str, base_preset: str | None, options: str) -> str:
-    """The preset string :func:`parse_preset` reads back (``options``: ``key=value/...``)."""
+    """The alias preset string (``options``: ``key=value/...``)."""
     return base + (f":{base_preset}" if base_preset else "") + f"/{options}"
 
 
@@ -58,19 +48,57 @@ def read_header(cur: Cursor, owner: str, version: int) -> Strategy:
     return get_strategy_by_id(base_id)
 
 
-class SvtAv1Knob:
-    """Scene-adaptive hooks of a strategy that ``auto`` runs on an SVT-AV1 base: its CRF is SVT-AV1's."""
+class LayeredStrategy(Strategy):
+    """A strategy over a classical base stream: the preset alias, base validation and ``auto`` on SVT-AV1.
 
+    Subclasses set ``Options`` (fields ``base``, ``base_preset``, then their own),
+    ``grammar`` (the alias, quoted in errors), and for ``auto``: ``auto_rank``,
+    ``auto_scene_classes`` and ``auto_variants`` (option values compared at every effort).
+    """
+
+    crf_range = (0, 63)  # auto's base, SVT-AV1; a base of x265 checks its own 0..51 (validate)
     rd_crf_range = (30, 63)
+    grammar: ClassVar[str]
+    auto_rank: ClassVar[int]
+    auto_scene_classes: ClassVar[frozenset[str]]
+    auto_variants: ClassVar[tuple[dict[str, Any], ...]]
 
-    def candidate_presets(self, speed: str) -> list[str]:
-        raise NotImplementedError
+    def preset_options(self, preset: str) -> dict[str, Any]:
+        """``BASE[:PRESET][/key=value]...`` -> ``{"base": ..., "base-preset": ..., key: value}`` (text values)."""
+        head, *pairs = [t.strip() for t in str(preset).split("/")]
+        base, _, base_preset = head.partition(":")
+        out: dict[str, Any] = {"base": base or "av1", "base-preset": base_preset or None}
+        keys = {s.key for s in self.option_specs()} - set(out)
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or key not in keys:
+                raise SettingsError(f"{self.name} preset {preset!r}: expected {self.grammar}")
+            out[key] = value
+        return out
 
-    def speed_preset(self, speed: str) -> str | None:
-        return self.candidate_presets(speed)[0]
+    def stored_crf(self, params: dict[str, Any]) -> float | None:
+        """The CRF a segment's params record, checked (None: the base's default)."""
+        crf = params.get("crf")
+        if crf is not None and (type(crf) not in (int, float) or not 0 <= crf <= 63):
+            raise NcvFormatError(f"{self.name} crf {crf!r} is not a number in 0..63")
+        return crf
 
-    def crf_for_quality(self, quality: float) -> float:
-        return get_strategy("av1").crf_for_quality(quality)
+    def base_settings(self, opts: Any, settings: StrategySettings) -> StrategySettings:
+        """The settings the base strategy encodes with."""
+        return replace(settings, preset=opts.base_preset, options={})
 
-    def crf_bounds(self) -> tuple[int, int]:
-        return get_strategy("av1").crf_bounds()
+    def validate(self, settings: StrategySettings) -> Any:
+        opts = super().validate(settings)
+        get_strategy(opts.base).validate(self.base_settings(opts, settings))
+        return opts
+
+    def auto_capability(self) -> AutoCapability:
+        av1 = get_strategy("av1").auto_capability()
+        names = {s.key: s.field for s in option_specs(self.Options)}
+        presets = {
+            effort: tuple(str(self.Options("av1", base_preset, **{names[k]: v for k, v in variant.items()}))
+                          for variant in self.auto_variants)
+            for effort, (base_preset,) in av1.presets.items()
+        }
+        return AutoCapability(rank=self.auto_rank, crf_range=av1.crf_range, presets=presets,
+                              scene_classes=self.auto_scene_classes, quality_line=av1.quality_line)

@@ -53,7 +53,8 @@ from ..models.registry import (
     macs_per_pixel,
     stored_name,
 )
-from .base import DecodeContext, Strategy, StrategySettings, check_crf, register
+from ..settings import AUTO_SPEEDS
+from .base import AutoCapability, DecodeContext, Strategy, StrategySettings
 
 if TYPE_CHECKING:
     import torch
@@ -114,13 +115,13 @@ def _to_tiles(x: torch.Tensor, tiles: tuple[int, int]) -> torch.Tensor:
     return s.reshape(th, _TILE, tw, _TILE).sum(dim=(1, 3))
 
 
-@register
 class SemanticLatent(Strategy):
     """Learned keyframe plus skip / latent-tile updates / refreshes chosen by rate-distortion."""
 
     name = "semantic_latent"
     id = STRATEGY_IDS["semantic_latent"]
     default_crf = 20
+    crf_range = (0, 63)
     rd_crf_range = (0, 63)  # benchmark sweep: every trained level
 
     def __init__(self) -> None:
@@ -275,7 +276,6 @@ class SemanticLatent(Strategy):
     # -- description -----------------------------------------------------------------
 
     def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
-        check_crf(self, settings.crf)
         crf = int(round(settings.crf if settings.crf is not None else self.default_crf))
         return {"crf": crf, "model": self._stored_name(settings.model), "keyint": settings.keyint}
 
@@ -293,15 +293,10 @@ class SemanticLatent(Strategy):
 
     # -- scene-adaptive hooks ------------------------------------------------------------
 
-    def candidate_rank(self, scene_class: str | None) -> int | None:
+    def auto_capability(self) -> AutoCapability:
         # Only where little changes; tried after the classical codecs (see docs/benchmarks.md).
-        return 4 if scene_class in ("static", "talking_head") else None
-
-    def crf_for_quality(self, quality: float) -> float:
-        return float(np.interp(quality, *_QUALITY_MAP))
-
-    def crf_bounds(self) -> tuple[int, int]:
-        return 0, 63
+        return AutoCapability(rank=4, crf_range=self.crf_range, presets={effort: (None,) for effort in AUTO_SPEEDS},
+                              scene_classes=frozenset({"static", "talking_head"}), quality_points=_QUALITY_MAP)
 
 
 # x265 all-intra CRF with the same mean PSNR-YUV on Kodak (benchmarks/intra_kodak.py, docs/benchmarks.md) as our

@@ -1,0 +1,52 @@
+"""``neurocodec strategies``: the installed strategies and their options."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("strategies")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (stable keys).")
+def command(name, as_json):
+    """List the installed strategies (or one, NAME) with their ids, options and auto candidacy."""
+    from neurocodec.strategies import available_strategies, get_strategy
+
+    rows = [_row(get_strategy(n)) for n in ([name] if name else available_strategies())]
+    if as_json:
+        from neurocodec.strict_json import dumps
+
+        click.echo(dumps(rows if name is None else rows[0], indent=2))
+        return
+    for row in rows:
+        auto = row["auto"]
+        where = "every scene class" if auto and auto["scene_classes"] is None else \
+            ", ".join(auto["scene_classes"]) if auto else ""
+        cand = f"auto candidate (rank {auto['rank']}; {where})" if auto else "not an auto candidate"
+        crf = f"crf {row['crf_range'][0]}..{row['crf_range'][1]}" if row["crf_range"] else "no crf"
+        click.echo(f"{row['name']} (id {row['id']}): {crf}; {cand}")
+        for o in row["options"]:
+            default = "encoder's own" if o["default"] is None else o["default"]
+            click.echo(f"  --opt {o['key']}=<{o['type']}>  {o['allowed']}, default {default}. {o['help']}")
+
+
+def _row(strategy) -> dict:
+    """One strategy as stable, JSON-ready keys."""
+    cap = strategy.auto_capability()
+    auto = None if cap is None else {
+        "rank": cap.rank,
+        "scene_classes": None if cap.scene_classes is None else sorted(cap.scene_classes),
+        "presets": {effort: list(p) for effort, p in cap.presets.items()},
+        "crf_range": list(cap.crf_range),
+    }
+    return {
+        "name": strategy.name,
+        "id": strategy.id,
+        "crf_range": list(strategy.crf_range) if strategy.crf_range else None,
+        "options": [{"key": s.key, "type": s.type.__name__, "default": s.default, "allowed": s.allowed(), "help": s.help}
+                    for s in strategy.option_specs()],
+        "auto": auto,
+    }
+
+
+__all__ = ["command"]
