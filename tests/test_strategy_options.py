@@ -38,7 +38,7 @@ def test_options_at_their_default_are_not_passed_or_stored():
     for name in ("x264", "x265", "av1"):
         d = _describe(name, crf=30)
         assert "opts" not in d
-        assert set(d["options"]) <= {"preset", "crf", "x265-params"}
+        assert set(d["options"]) <= {"preset", "crf", "x264-params", "x265-params"}  # base params only
 
 
 def test_given_options_reach_the_encoder_params_and_are_stored_typed():
@@ -48,7 +48,7 @@ def test_given_options_reach_the_encoder_params_and_are_stored_typed():
     d = _describe("x265", options={"aq-mode": "3", "psy-rd": "1.5"})
     assert d["options"]["x265-params"] == "log-level=error:info=0:aq-mode=3:psy-rd=1.5"
     d = _describe("x264", options={"psy-rd": 0.5}, preset="fast")
-    assert d["options"] == {"preset": "fast", "crf": "23", "x264-params": "psy-rd=0.5"}
+    assert d["options"] == {"preset": "fast", "crf": "23", "x264-params": "cpu-independent=1:psy-rd=0.5"}
     assert d["opts"] == {"psy-rd": 0.5}
 
 
