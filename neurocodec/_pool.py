@@ -16,8 +16,10 @@ unlinks what they left and exits by itself.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -75,9 +77,6 @@ def _exit_with_parent(parent_pid: int) -> None:
 def _set_pdeathsig() -> None:
     # The signal comes when the *thread* that started this worker ends. Pools start workers from the
     # submitting thread or from the executor's manager thread, and both outlive their workers.
-    import ctypes
-    import signal
-
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)

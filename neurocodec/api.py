@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
+from ._progress import StderrProgress
 from .agents.decoder import DecodeReport, DecodingAgent, describe
 from .agents.encoder import EncodingAgent
+from .errors import InputError
 from .io.atomic import check_not_input
 from .io.readers import open_source
 from .metrics.quality import VideoQuality, compare_frames
@@ -22,8 +25,6 @@ Progress = bool | Callable[[int, int | None], None]
 
 def _progress(progress: Progress, label: str):
     if progress is True:
-        from ._progress import StderrProgress
-
         return StderrProgress(label)
     return progress or None
 
@@ -172,15 +173,11 @@ def compare(
 
     ``strict`` refuses an input whose last frame is cut short (by default it is dropped with a warning).
     """
-    import itertools
-
     with (
         open_source(ref, size=size, fps=fps, strict=strict) as a,
         open_source(dist, size=size, fps=fps, strict=strict) as b,
     ):
         if (a.info.width, a.info.height) != (b.info.width, b.info.height):
-            from .errors import InputError
-
             raise InputError(
                 f"{dist}: size {b.info.width}x{b.info.height} differs from {ref} ({a.info.width}x{a.info.height})"
             )
@@ -190,8 +187,6 @@ def compare(
         try:
             return compare_frames(fa, fb)
         except ValueError as exc:
-            from .errors import InputError
-
             raise InputError(f"{ref} vs {dist}: {exc}") from None
 
 

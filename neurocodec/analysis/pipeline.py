@@ -6,8 +6,11 @@ import logging
 import time
 from fractions import Fraction
 
+from ..errors import InputError
 from ..io.readers import VideoSource
+from .classify import classify
 from .scenes import Scene, split_scenes
+from .shots import ShotDetector
 
 __all__ = ["AnalysisConfig", "analyze", "describe_scenes"]
 
@@ -29,9 +32,7 @@ def analyze(
 ) -> list[Scene]:
     """Detect scenes (unless given, or ``fixed_frames`` asks for fixed-length ones), then compute
     each scene's features and class in the same pass."""
-    from .classify import classify
-    from .features import FeatureExtractor
-    from .shots import ShotDetector
+    from .features import FeatureExtractor  # heavy: it imports OpenCV
 
     t0 = time.perf_counter()
     fps = Fraction(source.info.fps)
@@ -49,8 +50,6 @@ def analyze(
     elif scenes is None:
         scenes = [Scene(a, min(a + fixed_frames, total), "split") for a in range(0, total, fixed_frames)]
     elif scenes and scenes[-1].end_frame != total:
-        from ..errors import InputError
-
         raise InputError(f"the scene list covers {scenes[-1].end_frame} frames but the video has {total}")
     for s in scenes:
         if not s.features:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import av
+import av.filter
 import numpy as np
 
+from ..io.avframes import to_av
 from ..io.frame import Frame
 
 __all__ = ["Scdet"]
@@ -27,9 +30,6 @@ class Scdet:
     """
 
     def __init__(self, fps: Fraction, frame: Frame, thumb: np.ndarray, mode: str, threshold: float):
-        import av
-        import av.filter
-
         self.mode = mode
         tb = 1 / fps
         if mode == "full":
@@ -48,10 +48,6 @@ class Scdet:
 
     def push(self, frame: Frame, thumb: np.ndarray, n: int) -> float:
         """Score frame ``n`` (``frame`` or its ``thumb``, by mode); 0 when scdet returns nothing yet."""
-        import av
-
-        from ..io.avframes import to_av
-
         if self.mode == "full":
             vf = to_av(frame)
         else:

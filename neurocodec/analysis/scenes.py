@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..io.atomic import atomic_path
+from ..strict_json import dumps
 
 __all__ = ["Scene", "Transition", "save_scenes", "load_scenes", "split_scenes", "TRANSITION_KINDS"]
 
@@ -101,9 +103,6 @@ def split_scenes(
 
 def save_scenes(path: str | os.PathLike, scenes: list[Scene], frames: int) -> None:
     """Write an Av1an-shaped scene file."""
-    from ..io.atomic import atomic_path
-    from ..strict_json import dumps
-
     doc = {"scenes": [s.to_dict() for s in scenes], "frames": frames}
     with atomic_path(path, overwrite=True) as tmp:
         tmp.write_text(dumps(doc, indent=1) + "\n")

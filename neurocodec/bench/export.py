@@ -53,10 +53,10 @@ def write_compressai(results: dict[str, Any], folder: str | os.PathLike) -> list
 
 def plot_rd(results: dict[str, Any], path: str | os.PathLike, *, metric: str = "psnr_yuv") -> None:
     """Rate-distortion curves: one panel per clip, plus the ladder-averaged curves."""
-    import matplotlib
+    import matplotlib  # heavy: only plotting needs it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use("Agg"): no display needed
 
     clips = results["clips"]
     panels = len(clips) + (1 if len(clips) > 1 else 0)

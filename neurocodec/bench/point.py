@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..agents.decoder import DecodingAgent
+from ..api import encode
+from ..bitstream import NcvReader
+from ..io import open_source
+from ..io.frame import padded_size
+from ..metrics import compare_frames
+from ..strategies import get_strategy, get_strategy_by_id
+
 __all__ = ["PointJob", "measure_point", "crf_ladder"]
 
 
@@ -30,8 +38,6 @@ class PointJob:
 
 def crf_ladder(strategy_name: str, points: int) -> list[int]:
     """``points`` distinct integer CRFs evenly spread over the strategy's RD range, best quality first."""
-    from ..strategies import get_strategy
-
     # auto's quality knob is on x265's CRF scale, so it sweeps x265's range.
     s = get_strategy("x265" if strategy_name == "auto" else strategy_name)
     lo, hi = getattr(s, "rd_crf_range", (None, None))
@@ -46,14 +52,6 @@ def crf_ladder(strategy_name: str, points: int) -> list[int]:
 
 def measure_point(job: PointJob) -> dict[str, Any]:
     """Encode, decode and measure one point; returns plain data for the results JSON."""
-    from ..api import encode
-    from ..agents.decoder import DecodingAgent
-    from neurocodec.bitstream import NcvReader
-    from neurocodec.io import open_source
-    from neurocodec.io.frame import padded_size
-    from neurocodec.metrics import compare_frames
-    from neurocodec.strategies import get_strategy_by_id
-
     ncv = Path(job.workdir) / f"{job.codec}_crf{job.crf:g}.ncv"
     t0 = time.perf_counter()
     report = encode(

@@ -13,8 +13,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import av
+import numpy
+
 from .._pool import process_pool
 from .._version import __version__
+from ..io import open_source, write_video
 from .config import ANCHOR_CODECS, BenchConfig
 from .point import PointJob, crf_ladder, measure_point
 from .summary import summarize_clip, summarize_average
@@ -41,8 +45,6 @@ class ClipSpec:
 
 def _prepare(clip: ClipSpec, frames: int, workdir: Path) -> tuple[Path, dict[str, Any]]:
     """The first ``frames`` frames as a lossless y4m, so every codec reads identical input."""
-    from ..io import open_source, write_video
-
     y4m = workdir / "source.y4m"
     with open_source(clip.path, size=clip.size, fps=clip.fps) as src:
         n = write_video(y4m, src.info, itertools.islice(src.frames(), frames), overwrite=True)
@@ -58,9 +60,6 @@ def _prepare(clip: ClipSpec, frames: int, workdir: Path) -> tuple[Path, dict[str
 
 
 def _machine() -> dict[str, Any]:
-    import av
-    import numpy
-
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),

@@ -22,6 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ..io.atomic import atomic_path
 from .ancillary import MAX_ANCILLARY_SIZE, pack_meta
 from .chunks import is_critical, pack_chunk
 from .header import CHROMA_420, MAX_DIM, MAX_FRAMES, MAX_SEGMENTS, PREAMBLE_SIZE, NcvHeader, pack_preamble
@@ -67,8 +68,6 @@ class NcvWriter:
         meta: dict[str, Any] | None = None,
     ):
         # Imported here: the neurocodec.io package loads numpy, which reading a file never needs.
-        from ..io.atomic import atomic_path
-
         self.path = Path(path)
         fps = Fraction(fps)
         # Refuse here whatever the reader would refuse later.

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..bench.point import PointJob, measure_point
+from ..bench.runner import _prepare
 from ..errors import SettingsError
 from ..strict_json import dumps
 
@@ -47,7 +49,7 @@ def check_device(device: str) -> None:
         SettingsError: The device cannot be used here.
     """
     if device == "cuda":
-        import torch
+        import torch  # heavy: only --device cuda needs it, to ask for a GPU
 
         if not torch.cuda.is_available():
             raise SettingsError("--device cuda: no CUDA device is visible on this host")
@@ -65,8 +67,6 @@ def apply_device(device: str) -> None:
 
 def prepare_clips(clips: list, frames: int, workdir: str | Path) -> tuple[PreparedClip, ...]:
     """The first ``frames`` frames of each clip as y4m under ``workdir`` (done once per process, not per trial)."""
-    from ..bench.runner import _prepare
-
     out = []
     for i, spec in enumerate(clips):
         folder = Path(workdir) / f"clip{i:03d}"
@@ -83,8 +83,6 @@ def evaluate(job: EvalJob) -> dict[str, Any]:
         ``{"metrics": {name: mean over clips}, "clips": [per-clip points],
         "files": {"result": json path, "bitstreams": {clip: .ncv path}}}``.
     """
-    from ..bench.point import PointJob, measure_point
-
     codec = job.params["strategy"]
     crf = float(job.params["crf"])
     preset = job.params.get("preset")

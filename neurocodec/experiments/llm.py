@@ -16,6 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
 from .space import Space
 from .study import Proposal, TrialRecord
 
@@ -104,8 +106,6 @@ def _num(value: float, kind: str) -> float | int:
 
 
 def _models(space: Space):
-    from pydantic import BaseModel, ConfigDict, Field, create_model
-
     per_strategy = []
     for name, s in space.strategies.items():
         fields: dict[str, Any] = {"strategy": (Literal[name], ...)}
@@ -133,8 +133,6 @@ def _models(space: Space):
 
 def parse_proposals(text: str, space: Space, n: int, proposer: str) -> tuple[list[Proposal], list[str]]:
     """Validate a reply; returns the proposals, or none and the problems (one line each, at most 10)."""
-    from pydantic import ValidationError
-
     body = text.strip()
     if body.startswith("```"):  # models often fence JSON despite being asked not to
         body = body.strip("`").removeprefix("json").strip()

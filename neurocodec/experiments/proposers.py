@@ -35,7 +35,7 @@ class LLMProposer:
     timeout: float = 120.0
 
     def propose(self, exp: Experiment, n: int) -> list[Proposal]:
-        from . import llm
+        from . import llm  # heavy: pydantic, which only the LLM proposer needs
 
         client = llm.LLMClient(self.url, self.model, timeout=self.timeout)
         proposals = llm.propose(client, exp.space, exp.records(), n, repairs=self.repairs)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SettingsError
+from ..strategies import available_strategies, get_strategy
 
 __all__ = ["Space", "StrategySpace", "ParamSpec", "load_space", "parse_space", "QUALITY_METRICS"]
 
@@ -151,8 +152,6 @@ def load_space(path: str | Path) -> Space:
 
 def parse_space(doc: dict[str, Any], *, source: str = "<space>") -> Space:
     """Validate a space document (the parsed TOML) and build a :class:`Space`."""
-    from ..strategies import available_strategies, get_strategy
-
     def bad(key: str, what: str) -> SettingsError:
         return SettingsError(f"{source}: {key}: {what}")
 

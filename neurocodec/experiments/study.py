@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from ..errors import SettingsError
@@ -90,8 +92,6 @@ def _quiet_experimental() -> Iterator[None]:
 
 
 def _retry_callback() -> Callable:
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
-
     # Optuna 5 deprecates failed_trial_callback/RetryFailedTrialCallback in favour of these (same behaviour).
     with _quiet_experimental():
         return RetryHeartbeatStaleTrialCallback(max_retry=None)
@@ -310,8 +310,6 @@ class Experiment:
             self.study.tell(trial, values)
 
     def _upload(self, trial: optuna.Trial, files: dict[str, Any], artifacts_dir: str) -> dict[str, Any]:
-        from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-
         Path(artifacts_dir).mkdir(parents=True, exist_ok=True)
         store = FileSystemArtifactStore(artifacts_dir)
         ids: dict[str, Any] = {"store": str(Path(artifacts_dir).resolve()), "bitstreams": {}}

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..bench.clipset import expand_inputs
+from ..bench.runner import ClipSpec
 from ..errors import SettingsError
 from .evaluate import EvalJob, apply_device, evaluate, prepare_clips
 from .study import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, Experiment, check_storage_url
@@ -43,9 +45,6 @@ class WorkerConfig:
 
 def clip_specs(stored: list[dict[str, Any]], override: list[str] | None = None) -> list:
     """The clip set: ``override`` (command-line clips) or the study's stored one."""
-    from ..bench.clipset import expand_inputs
-    from ..bench.runner import ClipSpec
-
     if override:
         return expand_inputs(override)
     if not stored:

@@ -16,9 +16,12 @@ from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
+from PIL import Image
 
 from ..errors import InputError, SettingsError, SourceNotFoundError
+from .avframes import color_from_av, from_av
 from .frame import ColorInfo, Frame, VideoInfo, frame_nbytes
 
 __all__ = [
@@ -93,10 +96,6 @@ class PyAVSource(VideoSource):
     """Any container or elementary stream PyAV (FFmpeg) can decode, including y4m."""
 
     def __init__(self, path: str | os.PathLike, *, fps: Fraction | None = None, strict: bool = False):
-        import av
-
-        from .avframes import color_from_av
-
         self.path = str(path)
         try:
             with av.open(self.path) as container:
@@ -130,10 +129,6 @@ class PyAVSource(VideoSource):
             _cut_short(what, frames, strict=strict)
 
     def frames(self) -> Iterator[Frame]:
-        import av
-
-        from .avframes import from_av
-
         try:
             with av.open(self.path) as container:
                 stream = container.streams.video[0]
@@ -219,8 +214,6 @@ class FrameFolderSource(VideoSource):
     """
 
     def __init__(self, path: str | os.PathLike, *, fps: Fraction | None = None):
-        from PIL import Image
-
         self.path = str(path)
         files = sorted(
             (p for p in Path(path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
@@ -244,11 +237,6 @@ class FrameFolderSource(VideoSource):
         )
 
     def frames(self) -> Iterator[Frame]:
-        import av
-        from PIL import Image
-
-        from .avframes import from_av
-
         for f in self.files:
             try:
                 with Image.open(f) as im:

@@ -8,6 +8,8 @@ enhancement network always sees what it was trained on.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .frame import Frame
 
 __all__ = ["resize_frame", "scaled_size"]
@@ -20,7 +22,7 @@ def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
 
 def resize_frame(frame: Frame, width: int, height: int) -> Frame:
     """``frame`` resampled to ``width`` x ``height`` (both even)."""
-    import numpy as np
+    # heavy: torch loads only when a frame is actually resampled (hybrid strategy)
     import torch
     import torch.nn.functional as F
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 
+import av
 import numpy as np
+from PIL import Image
+from skimage import data
 
+from .avframes import from_av
 from .frame import ColorInfo, Frame, VideoInfo
 
 __all__ = ["IMAGES", "PATTERNS", "load_image", "pan_zoom", "pan_zoom_info", "pattern", "concat_shots", "hard_cut_clips"]
@@ -25,8 +29,6 @@ PATTERNS = ("noise", "bars", "block", "gradient")
 
 def load_image(name: str) -> np.ndarray:
     """An RGB uint8 photograph from ``skimage.data``."""
-    from skimage import data
-
     if name not in IMAGES:
         raise ValueError(f"unknown image {name!r}; use one of {', '.join(IMAGES)}")
     img = getattr(data, name)()
@@ -56,11 +58,6 @@ def pan_zoom(
         start_scale: Source pixels per output pixel at frame 0 (default: the view
             covers 85 % of the photograph's limiting side, upsampling if needed).
     """
-    import av
-    from PIL import Image
-
-    from .avframes import from_av
-
     src = Image.fromarray(load_image(image))
     sw, sh = src.size
     if start_scale is None:

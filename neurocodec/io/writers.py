@@ -12,8 +12,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
 
+import av
+
 from ..errors import SettingsError
 from .atomic import atomic_path, check_writable
+from .avframes import to_av
 from .frame import Frame, VideoInfo
 
 __all__ = ["VideoWriter", "Y4MWriter", "RawYuvWriter", "PyAVWriter", "open_writer", "write_video", "OUTPUT_SUFFIXES", "X264_CRF_RANGE"]
@@ -125,8 +128,6 @@ class PyAVWriter(VideoWriter):
     """
 
     def __init__(self, path, info, *, overwrite=False, codec: str | None = None, crf: float | None = None):
-        import av
-
         suffix = Path(path).suffix.lower()
         fmt = {".mkv": "matroska", ".mp4": "mp4"}[suffix]
         codec = codec or ("ffv1" if suffix == ".mkv" else "x264")
@@ -153,8 +154,6 @@ class PyAVWriter(VideoWriter):
         self._stream = stream
 
     def _write(self, frame):
-        from .avframes import to_av
-
         av_frame = to_av(frame)
         av_frame.pts = self.frames_written
         av_frame.time_base = 1 / self.info.fps

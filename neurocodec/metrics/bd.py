@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.interpolate import PchipInterpolator
 
 __all__ = ["BDResult", "bd_rate", "quality_overlap", "rate_for_quality", "RateAtTarget"]
 
@@ -66,7 +67,7 @@ def bd_rate(
         rate_test, q_test: Test codec's points, same units.
         min_overlap: Least acceptable overlap of the quality ranges (fraction of the smaller one).
     """
-    import bjontegaard
+    import bjontegaard  # heavy: it loads matplotlib and pandas
 
     ra, qa = _clean(rate_anchor, q_anchor)
     rt, qt = _clean(rate_test, q_test)
@@ -103,8 +104,6 @@ class RateAtTarget:
 
 def rate_for_quality(rates: Sequence[float], quality: Sequence[float], target: float) -> RateAtTarget:
     """Lowest rate at which the RD curve reaches ``target`` quality."""
-    from scipy.interpolate import PchipInterpolator
-
     r, q = _clean(rates, quality)
     if len(r) == 0 or q[-1] < target:
         return RateAtTarget(None, "not_reached")
