@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .errors import SettingsError
-from .strategies.base import StrategySettings
+from .strategies.base import AUTO_EFFORTS, StrategySettings
 
 __all__ = ["EncodeOptions", "parse_bitrate", "DEVICES", "AUTO_STRATEGY", "AUTO_SPEEDS", "QUALITY_RANGE",
            "DEFAULT_QUALITY"]
@@ -24,8 +24,8 @@ DEVICES = ("auto", "cpu", "cuda")
 AUTO_STRATEGY = "auto"
 #: The quality knob's scale (x265-CRF-like): ``quality``, and ``crf`` with ``strategy="auto"``.
 QUALITY_RANGE = (0, 51)
-#: With ``strategy="auto"``, ``preset`` is the search effort.
-AUTO_SPEEDS = ("fast", "medium", "slow")
+#: With ``strategy="auto"``, ``preset`` is the search effort (the strategies declare what they do at each).
+AUTO_SPEEDS = AUTO_EFFORTS
 #: The quality knob when neither ``quality`` nor (with ``auto``) ``crf`` is given.
 DEFAULT_QUALITY = 28.0
 

@@ -76,7 +76,12 @@ def _imports(module: str, path: Path):
     tree = ast.parse(path.read_text())
     local_nodes = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
                    for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    # Imports under ``if TYPE_CHECKING:`` never run: annotations only.
+    typing_only = {id(n) for f in ast.walk(tree) if isinstance(f, ast.If) and "TYPE_CHECKING" in ast.unparse(f.test)
+                   for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.ImportFrom):
             for t in _resolve(module, path, node):
                 yield t, node.lineno, id(node) in local_nodes

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import av
+
 from .._version import __version__
 from ..analysis.scenes import Scene
 from ..bitstream import NcvWriter
@@ -118,6 +120,5 @@ def _scenes_chunk(scenes: list[Scene], reports: list[SegmentReport]) -> bytes:
 
 def _writer_meta() -> dict[str, str]:
     """Written once per file: who wrote it, with which FFmpeg (the classical encoders' version)."""
-    import av
 
     return {"writer": f"neurocodec {__version__}", "libavcodec": ".".join(map(str, av.library_versions["libavcodec"]))}

@@ -21,6 +21,8 @@ from ..bitstream import NcvHeader, NcvReader, SegmentInfo
 from ..errors import ModelMismatchError, NcvFormatError, NeurocodecError, SettingsError, UnknownStrategyError
 from ..io.frame import ColorInfo, Frame, VideoInfo, crop, padded_size
 from ..io.readers import VideoSource, register_opener
+from ..io.writers import open_writer
+from ..models.registry import ModelRegistry
 from ..strategies.base import DecodeContext, Strategy, get_strategy_by_id
 
 __all__ = ["DecodingAgent", "NcvSource", "DecodeReport", "describe"]
@@ -70,8 +72,6 @@ class DecodingAgent:
         model_dir: str | os.PathLike | None = None,
         intra_model: str | os.PathLike | None = None,
     ):
-        from ..models.registry import ModelRegistry
-
         self.path = str(path)
         self.models = ModelRegistry(model_dir, intra_model)
         with NcvReader(self.path) as reader:
@@ -153,7 +153,6 @@ class DecodingAgent:
         progress=None,
     ) -> DecodeReport:
         """Decode to a video file (y4m, yuv, mkv, mp4), written atomically."""
-        from ..io.writers import open_writer
 
         with NcvReader(self.path) as reader:
             plan = self._plan(reader)  # a bad file is refused before the output is created

@@ -33,6 +33,7 @@ from .._progress import set_phase
 from .._version import __version__
 from ..analysis.scenes import Scene, save_scenes
 from ..errors import SettingsError
+from ..io.atomic import check_writable
 from ..io.readers import VideoSource, open_source
 from ..report import EncodeReport
 from ..settings import AUTO_STRATEGY, EncodeOptions
@@ -77,7 +78,6 @@ class EncodingAgent:
         progress: ProgressCallback | None = None,
     ) -> EncodeReport:
         """Encode ``src`` to ``dst`` (written atomically) and return the report."""
-        from ..io.atomic import check_writable
 
         t0 = time.perf_counter()
         check_writable(dst, overwrite)

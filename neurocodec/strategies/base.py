@@ -13,6 +13,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,11 +34,14 @@ __all__ = [
     "get_strategy_by_id",
     "available_strategies",
     "ENTRY_POINT_GROUP",
+    "AUTO_EFFORTS",
 ]
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "neurocodec.strategies"
+#: ``auto``'s search efforts, fastest first: a strategy's capability says what it does at each.
+AUTO_EFFORTS = ("fast", "medium", "slow")
 
 
 @dataclass(frozen=True)
@@ -295,7 +299,6 @@ def _load_builtins_and_plugins() -> None:
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
-    from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:

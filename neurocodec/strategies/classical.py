@@ -28,8 +28,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import av
+
 from ..bitstream.chunks import Cursor, encode_varint
 from ..errors import EncoderError, NcvFormatError
+from ..io.avframes import from_av, to_av, to_packet
 from ..io.frame import Frame, crop, pad_edges
 from .base import AutoCapability, DecodeContext, Strategy, StrategySettings
 from .options import changed_options, option, option_specs
@@ -140,10 +143,6 @@ class ClassicalStrategy(Strategy):
     # -- encode --------------------------------------------------------------
 
     def encode(self, frames: Sequence[Frame], settings: StrategySettings, fps: Any) -> bytes:
-        import av
-
-        from ..io.avframes import to_av
-
         if not frames:
             raise ValueError("cannot encode an empty scene")
         w, h = frames[0].width, frames[0].height
@@ -200,8 +199,6 @@ class ClassicalStrategy(Strategy):
         return out
 
     def _decoder(self):
-        import av
-
         for name in self.decoders:
             try:
                 return av.CodecContext.create(name, "r")
@@ -210,10 +207,6 @@ class ClassicalStrategy(Strategy):
         raise NcvFormatError(f"{self.name}: no decoder among {', '.join(self.decoders)} in this FFmpeg")
 
     def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
-        import av
-
-        from ..io.avframes import from_av, to_packet
-
         cur = Cursor(payload)
         fmt = cur.u8("payload format")
         if fmt != _PAYLOAD_FORMAT:

@@ -28,6 +28,8 @@ Payload::
 
 from __future__ import annotations
 
+import copy
+
 # torch is imported inside functions: importing the strategy registry must stay light.
 import math
 import zlib
@@ -41,6 +43,7 @@ from ..bitstream.chunks import Cursor, encode_varint
 from ..bitstream.ids import STRATEGY_IDS
 from ..errors import NeurocodecError
 from ..io.frame import Frame
+from ..io.resize import resize_frame, scaled_size
 from ..models.registry import DEFAULTS, INSTALLED, check_name, check_segment_model, load_enhance, macs_per_pixel
 from .base import DecodeContext, StrategySettings, get_strategy
 from .layered import LayeredStrategy, base_option, base_preset_option, format_preset, read_header
@@ -73,16 +76,16 @@ class HybridOptions:
 
 
 def _to_tensor(frames: Sequence[Frame]):
-    import torch
+    import torch  # heavy: torch loads only on the neural paths
 
-    from ..models.enhance import planes_to_input
+    from ..models.enhance import planes_to_input  # heavy: imports torch
 
     t = [torch.from_numpy(np.stack([getattr(f, k) for f in frames])).float().unsqueeze(1) / 255 for k in "yuv"]
     return planes_to_input(*t)
 
 
 def _to_frame(x) -> Frame:
-    from ..models.enhance import output_to_planes
+    from ..models.enhance import output_to_planes  # heavy: imports torch
 
     y, u, v = (p[0, 0].clamp(0, 1).mul(255).round().byte().numpy() for p in output_to_planes(x))
     return Frame(y, u, v)
@@ -90,11 +93,10 @@ def _to_frame(x) -> Frame:
 
 def _adapted(net, deltas):
     """A copy of the shipped network with a scene's bias update added (the shipped one is shared: never modified)."""
-    import copy
 
-    import torch
+    import torch  # heavy: torch loads only on the neural paths
 
-    from ..models.enhance import adaptation_parameters
+    from ..models.enhance import adaptation_parameters  # heavy: imports torch
 
     if deltas is None:
         return net
@@ -107,9 +109,9 @@ def _adapted(net, deltas):
 
 def _enhance(net, frames: Sequence[Frame], scale_index: int) -> list[Frame]:
     """Run the network frame by frame."""
-    import torch
+    import torch  # heavy: torch loads only on the neural paths
 
-    from ..models.coder import thread_independent
+    from ..models.coder import thread_independent  # heavy: imports torch
 
     with torch.no_grad(), thread_independent():
         return [_to_frame(net(_to_tensor([f]), scale_index)) for f in frames]
@@ -117,12 +119,11 @@ def _enhance(net, frames: Sequence[Frame], scale_index: int) -> list[Frame]:
 
 def _finetune(net, up: Sequence[Frame], src: Sequence[Frame], steps: int, scale_index: int, seed: int = 0):
     """Bias deltas tuned on this scene (random crops of up to 8 evenly spaced frames), quantised to int8."""
-    import copy
 
-    import torch
+    import torch  # heavy: torch loads only on the neural paths
 
-    from ..models.enhance import adaptation_parameters
-    from ..models.adapt import yuv_mse
+    from ..models.adapt import yuv_mse  # heavy: imports torch
+    from ..models.enhance import adaptation_parameters  # heavy: imports torch
 
     work = copy.deepcopy(net)
     for p in work.parameters():
@@ -190,8 +191,6 @@ class Hybrid(LayeredStrategy):
     # -- encoder -------------------------------------------------------------------
 
     def encode(self, frames: Sequence[Frame], settings: StrategySettings, fps: Any) -> bytes:
-        from ..io.resize import resize_frame, scaled_size
-
         p = self.resolve_options(settings)
         base = get_strategy(p.base)
         w, h = frames[0].width, frames[0].height
@@ -237,7 +236,7 @@ class Hybrid(LayeredStrategy):
         if kind == 1:
             exp = cur.u8("step exponent")
             blob = bytes(cur.blob("adaptation", _MAX_BLOB))
-            from ..models.enhance import adaptation_parameters
+            from ..models.enhance import adaptation_parameters  # heavy: imports torch
 
             shapes = [p.shape for p in adaptation_parameters(net)]
             want = sum(math.prod(s) for s in shapes)
@@ -248,7 +247,7 @@ class Hybrid(LayeredStrategy):
                 raise cur.error("hybrid adaptation data is not valid zlib") from None
             if raw.size != want or inflate.unconsumed_tail:
                 raise cur.error(f"hybrid adaptation holds {raw.size}{'+' if inflate.unconsumed_tail else ''} values, the network has {want}")
-            import torch
+            import torch  # heavy: torch loads only on the neural paths
 
             deltas, pos = [], 0
             for s in shapes:
@@ -260,8 +259,6 @@ class Hybrid(LayeredStrategy):
         return base, bw, bh, sidx, kind, deltas, bytes(cur.take(cur.remaining, "base payload"))
 
     def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
-        from ..io.resize import resize_frame
-
         expect = ctx.weight_hashes[0] if ctx.weight_hashes else None
         net, _, _ = self._net(str(self._ref(ctx.params, ctx.models).path), expect)
         base, bw, bh, sidx, kind, deltas, base_payload = self._parse(payload, net)
@@ -290,8 +287,6 @@ class Hybrid(LayeredStrategy):
         return params
 
     def reproduce(self, params, width, height, fps):
-        from ..io.resize import scaled_size
-
         p = self.stored_options(params)
         base = get_strategy(p.base)
         bw, bh = scaled_size(width, height, p.scale)

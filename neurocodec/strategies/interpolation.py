@@ -43,6 +43,8 @@ from ..bitstream.chunks import Cursor, encode_varint
 from ..bitstream.ids import STRATEGY_IDS
 from ..errors import NcvFormatError
 from ..io.frame import Frame, pad_edges
+from ..metrics import psnr, psnr_yuv
+from ..models.interpolation import OPS_PER_PIXEL, FlowPair, estimate_flows, interpolate
 from .base import DecodeContext, StrategySettings, get_strategy
 from .layered import LayeredStrategy, base_option, base_preset_option, format_preset, read_header
 from .options import changed_options, option
@@ -69,8 +71,6 @@ class InterpolationOptions:
 
 
 def _psnr_yuv(a: Frame, b: Frame) -> float:
-    from ..metrics import psnr, psnr_yuv
-
     return psnr_yuv(psnr(a.y, b.y), psnr(a.u, b.u), psnr(a.v, b.v))
 
 
@@ -80,7 +80,6 @@ def _flows(a: Frame, b: Frame):
     OpenCV 4.11's DIS refuses frames under 8 pixels a side, and on thin frames picks a pyramid that
     reads out of bounds: 96x8 and 320x24 crashed the process, 640x24 raised (docs/scene-classes.md).
     """
-    from ..models.interpolation import FlowPair, estimate_flows
 
     w, h = a.width, a.height
     pw, ph = max(w, _FLOW_MIN_SIDE), max(h, _FLOW_MIN_SIDE)
@@ -92,7 +91,6 @@ def _flows(a: Frame, b: Frame):
 
 def _fill(anchors: dict[int, Frame], n: int) -> Iterator[Frame]:
     """All ``n`` frames: anchors as decoded, the others interpolated from the anchors around them."""
-    from ..models.interpolation import interpolate
 
     keys = sorted(anchors)
     for a, b in zip(keys, keys[1:]):
@@ -187,6 +185,5 @@ class FrameInterpolation(LayeredStrategy):
 
     def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
         """Estimated (DIS is not a network; see :mod:`neurocodec.models.interpolation`) for interpolated frames."""
-        from ..models.interpolation import OPS_PER_PIXEL
 
         return float(OPS_PER_PIXEL)

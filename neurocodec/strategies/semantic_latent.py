@@ -30,7 +30,6 @@ Payload::
 from __future__ import annotations
 
 # torch is imported inside functions: importing the strategy registry must stay light.
-
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -53,8 +52,7 @@ from ..models.registry import (
     macs_per_pixel,
     stored_name,
 )
-from ..settings import AUTO_SPEEDS
-from .base import AutoCapability, DecodeContext, Strategy, StrategySettings
+from .base import AUTO_EFFORTS, AutoCapability, DecodeContext, Strategy, StrategySettings
 
 if TYPE_CHECKING:
     import torch
@@ -72,7 +70,7 @@ _MAX_PICTURE = 1 << 30
 
 def _lambda(crf: int, lambdas: tuple[float, ...]) -> float:
     """The training lambda at a CRF (geometric interpolation between trained levels)."""
-    from ..models.integer import crf_blend
+    from ..models.integer import crf_blend  # heavy: imports torch
 
     a, b, f = crf_blend(crf, len(lambdas))
     if a == b:  # a single-rate model
@@ -93,7 +91,7 @@ def _tile_distortion(src: Frame, rec: tuple[np.ndarray, ...], tiles: tuple[int, 
 
 def _symbol_bits(sym: torch.Tensor, idx: torch.Tensor, cdf: torch.Tensor, length: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     """Estimated rANS bits of each symbol from the integer CDF tables (escapes approximated)."""
-    import torch
+    import torch  # heavy: torch loads only on the neural paths
 
     value = sym - offset[idx]
     top = length[idx] - 2  # the last in-table value is the escape symbol
@@ -107,7 +105,7 @@ def _symbol_bits(sym: torch.Tensor, idx: torch.Tensor, cdf: torch.Tensor, length
 
 def _to_tiles(x: torch.Tensor, tiles: tuple[int, int]) -> torch.Tensor:
     """Sum a (1, C, H/16, W/16) tensor over channels and 4x4 latent tiles -> (th, tw)."""
-    import torch
+    import torch  # heavy: torch loads only on the neural paths
 
     th, tw = tiles
     s = x[0].sum(dim=0)
@@ -133,7 +131,7 @@ class SemanticLatent(Strategy):
 
     def _coder(self, model: str | os.PathLike | None, device: str = "cpu", expect_sha256: bytes | None = None):
         """The intra coder for a shipped or pretrained name or a trusted weights file; decoding runs on the CPU."""
-        from ..models.coder import IntraCoder
+        from ..models.coder import IntraCoder  # heavy: imports torch
 
         loaded = load_intra(model, expect_sha256=expect_sha256)  # hash checked before the file is unpickled
         key = (loaded.sha256, device)
@@ -158,7 +156,7 @@ class SemanticLatent(Strategy):
     # -- encoder -------------------------------------------------------------------
 
     def encode(self, frames: Sequence[Frame], settings: StrategySettings, fps: Any) -> bytes:
-        import torch
+        import torch  # heavy: torch loads only on the neural paths
 
         crf = int(round(settings.crf if settings.crf is not None else self.default_crf))
         if settings.bitrate is not None:
@@ -295,7 +293,7 @@ class SemanticLatent(Strategy):
 
     def auto_capability(self) -> AutoCapability:
         # Only where little changes; tried after the classical codecs (see docs/benchmarks.md).
-        return AutoCapability(rank=4, crf_range=self.crf_range, presets={effort: (None,) for effort in AUTO_SPEEDS},
+        return AutoCapability(rank=4, crf_range=self.crf_range, presets={effort: (None,) for effort in AUTO_EFFORTS},
                               scene_classes=frozenset({"static", "talking_head"}), quality_points=_QUALITY_MAP)
 
 
@@ -305,7 +303,7 @@ _QUALITY_MAP = ((33.1, 34.2, 36.0, 39.2, 43.8, 48.9, 52.9, 55.7), (0, 9, 18, 27,
 
 
 def _latent_mask(update: np.ndarray, latent_hw):
-    import torch
+    import torch  # heavy: torch loads only on the neural paths
 
     m = torch.from_numpy(np.repeat(np.repeat(update, _TILE, axis=0), _TILE, axis=1))
     return m[: latent_hw[0], : latent_hw[1]]
