@@ -210,7 +210,7 @@ def test_a_broken_plugin_only_warns(monkeypatch, caplog):
 
     good = md.EntryPoint("x264", "neurocodec.strategies.classical:X264", base.ENTRY_POINT_GROUP)
     broken = md.EntryPoint("broken", "neurocodec_no_such_module:Thing", base.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(md, "entry_points", lambda group=None: [good, broken] if group == base.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(base, "entry_points", lambda group=None: [good, broken] if group == base.ENTRY_POINT_GROUP else [])
     monkeypatch.setattr(base, "_entry_points_loaded", False)
     with caplog.at_level(logging.WARNING, logger="neurocodec.strategies.base"):
         assert "x264" in available_strategies()
