@@ -215,3 +215,17 @@ def test_a_broken_plugin_only_warns(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="neurocodec.strategies.base"):
         assert "x264" in available_strategies()
     assert "could not load strategy plugin broken" in caplog.text
+
+
+def test_a_strategy_without_a_quality_knob_is_refused_a_search_before_reading(monkeypatch, small_clip, tmp_path):
+    import neurocodec
+    from neurocodec.errors import SettingsError
+    from neurocodec.strategies import classical
+
+    monkeypatch.setattr(classical.X264, "auto_capability", lambda self: None)
+    opened = []
+    monkeypatch.setattr(neurocodec.api, "open_source", lambda *a, **k: opened.append(a) or 1 / 0)
+    for kw in ({"quality": 30}, {"bitrate": "200k"}, {"target_psnr": 35}):
+        with pytest.raises(SettingsError, match="x264 has no quality knob"):
+            neurocodec.encode(small_clip, tmp_path / "o.ncv", strategy="x264", **kw)
+    assert not opened

@@ -14,6 +14,7 @@ from fractions import Fraction
 
 from ..analysis.pipeline import AnalysisConfig, analyze
 from ..analysis.scenes import Scene, load_scenes
+from ..errors import SettingsError
 from ..io.frame import Frame, VideoInfo, frame_nbytes
 from ..io.readers import VideoSource
 from ..models.names import check_model_name
@@ -66,6 +67,10 @@ class ScenePlanner:
             check_model_name(o.intra_model)  # a wrong name fails now, not after scene analysis
         if self.strategy is not None:
             self.strategy.validate(self.settings)  # before any input is read
+            searched = o.quality is not None or o.bitrate is not None or o.targets_given
+            if searched and self.strategy.auto_capability() is None:
+                raise SettingsError(f"{self.strategy.name} has no quality knob (it declares no auto capability): "
+                                    "give it --crf or its own options, not --quality, --bitrate or a quality target")
 
     def scenes(self, source: VideoSource) -> list[Scene]:
         """Detect (or load, or cut fixed-length) the scenes of ``source``, reading it once."""
