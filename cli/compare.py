@@ -13,7 +13,7 @@ from .common import fps_option, size_option, strict_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (stable keys).")
 @click.option("--frames", "max_frames", type=int, help="Compare only the first N frames.")
 @click.option("--vmaf", "with_vmaf", is_flag=True,
-              help="Also VMAF (vmaf_v0.6.1 and vmaf_v0.6.1neg) through libvmaf in the bundled FFmpeg; slower.")
+              help="Also VMAF (vmaf_v0.6.1 and vmaf_v0.6.1neg) through libvmaf in the bundled FFmpeg (decodes the inputs again).")
 @click.option("--vmaf-scale", type=click.Choice(["native", "1080p"]), default="native", show_default=True,
               help="Score VMAF at the videos' own size, or after resizing both to 1920x1080 (bicubic).")
 @strict_option
