@@ -20,7 +20,7 @@ from .metrics.vmaf import VmafResult, vmaf_frames
 from .report import EncodeReport
 from .settings import EncodeOptions
 
-__all__ = ["encode", "decode", "open", "info", "compare", "compare_vmaf"]
+__all__ = ["compare", "compare_vmaf", "decode", "encode", "info", "open"]
 
 Progress = bool | Callable[[int, int | None], None]
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 
 import pytest
 
 pytest.importorskip("imageio_ffmpeg", reason="imageio-ffmpeg (the bundled FFmpeg binary with libvmaf) is not installed")
 
-from click.testing import CliRunner  # noqa: E402
+from click.testing import CliRunner
+from neurocodec_cli.main import cli
 
-from neurocodec.api import compare_vmaf  # noqa: E402
-from neurocodec.errors import SettingsError, ToolError, ToolMissingError  # noqa: E402
-from neurocodec.io import ffmpeg_tool, write_video  # noqa: E402
-from neurocodec.io.synthetic import pan_zoom, pan_zoom_info  # noqa: E402
-from neurocodec.metrics.vmaf import vmaf_frames  # noqa: E402
-from neurocodec_cli.main import cli  # noqa: E402
+from neurocodec.api import compare_vmaf
+from neurocodec.errors import SettingsError, ToolError, ToolMissingError
+from neurocodec.io import ffmpeg_tool, write_video
+from neurocodec.io.synthetic import pan_zoom, pan_zoom_info
+from neurocodec.metrics.vmaf import vmaf_frames
 
 W, H, N = 160, 120, 6
 
@@ -134,3 +135,17 @@ def test_tool_info_reports_the_build():
     info = ffmpeg_tool.tool_info()
     assert info["version"] and "libavfilter" in info["libraries"]
     assert {"--enable-libvmaf", "--enable-libvvenc", "--enable-libaom"} <= set(info["configuration"])
+
+
+@pytest.mark.timeout(60)
+def test_a_stalled_run_times_out(private_tmp):
+    info = pan_zoom_info(W, H, N)
+
+    def slow():
+        yield _clip()[0]
+        time.sleep(3)
+        yield _clip()[1]
+
+    with pytest.raises(ToolError, match="timed out after 0.5 s"):
+        ffmpeg_tool.run_ffmpeg(["-f", "null", "-"], [(info, slow())], timeout=0.5)
+    assert not list(private_tmp.iterdir())

@@ -36,7 +36,7 @@ try:
 except ImportError:  # a declared dependency, but its absence must surface as ToolMissingError at use, not at import
     imageio_ffmpeg = None
 
-__all__ = ["ffmpeg_exe", "tool_info", "y4m_header", "run_ffmpeg", "FFmpegRun", "STDERR_TAIL_LINES"]
+__all__ = ["STDERR_TAIL_LINES", "FFmpegRun", "ffmpeg_exe", "run_ffmpeg", "tool_info", "y4m_header"]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _tail(stderr: str) -> str:
 def _tool_info(exe: str) -> dict:
     def ask(flag: str) -> str:
         try:
-            p = subprocess.run([exe, "-hide_banner", flag], capture_output=True, text=True, timeout=30)
+            p = subprocess.run([exe, "-hide_banner", flag], check=False, capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ToolError(f"{exe} {flag}: {exc}") from None
         if p.returncode != 0:

@@ -28,7 +28,7 @@ from ..errors import SettingsError, ToolError
 from ..io.ffmpeg_tool import run_ffmpeg
 from ..io.frame import Frame, VideoInfo
 
-__all__ = ["VmafResult", "vmaf_frames", "VMAF_MODELS", "VMAF_SCALES"]
+__all__ = ["VMAF_MODELS", "VMAF_SCALES", "VmafResult", "vmaf_frames"]
 
 #: libvmaf model versions, by the name their per-frame score has in the log.
 VMAF_MODELS = {"vmaf": "vmaf_v0.6.1", "vmaf_neg": "vmaf_v0.6.1neg"}
