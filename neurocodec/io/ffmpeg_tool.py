@@ -218,7 +218,8 @@ def run_ffmpeg(
             proc = subprocess.Popen(cmd, cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE)
         except OSError as exc:
-            raise ToolMissingError(f"{exe}: cannot run ({exc}); `pip install imageio-ffmpeg` provides FFmpeg") from None
+            raise ToolMissingError(f"{exe}: cannot run on {platform.system()} {platform.machine()} ({exc}); "
+                                   "`pip install imageio-ffmpeg` provides FFmpeg") from None
         feeders = [_Feeder(f, info, frames, proc) for f, (info, frames) in zip(fifos, inputs)]
         for t in feeders:
             t.start()
