@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Callable, Mapping
@@ -11,14 +12,15 @@ from typing import Any
 from ._progress import StderrProgress
 from .agents.decoder import DecodeReport, DecodingAgent, describe
 from .agents.encoder import EncodingAgent
-from .errors import InputError
+from .errors import InputError, NeurocodecError
 from .io.atomic import check_not_input
 from .io.readers import open_source
 from .metrics.quality import VideoQuality, compare_frames
+from .metrics.vmaf import VmafResult, vmaf_frames
 from .report import EncodeReport
 from .settings import EncodeOptions
 
-__all__ = ["encode", "decode", "open", "info", "compare"]
+__all__ = ["compare", "compare_vmaf", "decode", "encode", "info", "open"]
 
 Progress = bool | Callable[[int, int | None], None]
 
@@ -160,6 +162,23 @@ def info(path: str | os.PathLike) -> dict[str, Any]:
     return describe(path)
 
 
+@contextlib.contextmanager
+def _paired_frames(ref, dist, *, size, fps, max_frames, strict):
+    """Open both inputs, check they have one size, and yield ``(ref info, ref frames, dist frames)``."""
+    with (
+        open_source(ref, size=size, fps=fps, strict=strict) as a,
+        open_source(dist, size=size, fps=fps, strict=strict) as b,
+    ):
+        if (a.info.width, a.info.height) != (b.info.width, b.info.height):
+            raise InputError(
+                f"{dist}: size {b.info.width}x{b.info.height} differs from {ref} ({a.info.width}x{a.info.height})"
+            )
+        fa, fb = a.frames(), b.frames()
+        if max_frames is not None:
+            fa, fb = itertools.islice(fa, max_frames), itertools.islice(fb, max_frames)
+        yield a.info, fa, fb
+
+
 def compare(
     ref: str | os.PathLike,
     dist: str | os.PathLike,
@@ -173,20 +192,42 @@ def compare(
 
     ``strict`` refuses an input whose last frame is cut short (by default it is dropped with a warning).
     """
-    with (
-        open_source(ref, size=size, fps=fps, strict=strict) as a,
-        open_source(dist, size=size, fps=fps, strict=strict) as b,
-    ):
-        if (a.info.width, a.info.height) != (b.info.width, b.info.height):
-            raise InputError(
-                f"{dist}: size {b.info.width}x{b.info.height} differs from {ref} ({a.info.width}x{a.info.height})"
-            )
-        fa, fb = a.frames(), b.frames()
-        if max_frames is not None:
-            fa, fb = itertools.islice(fa, max_frames), itertools.islice(fb, max_frames)
+    with _paired_frames(ref, dist, size=size, fps=fps, max_frames=max_frames, strict=strict) as (_, fa, fb):
         try:
             return compare_frames(fa, fb)
         except ValueError as exc:
+            raise InputError(f"{ref} vs {dist}: {exc}") from None
+
+
+def compare_vmaf(
+    ref: str | os.PathLike,
+    dist: str | os.PathLike,
+    *,
+    size: tuple[int, int] | str | None = None,
+    fps: float | str | None = None,
+    max_frames: int | None = None,
+    strict: bool = False,
+    scale: str = "native",
+    n_threads: int | None = None,
+) -> VmafResult:
+    """VMAF (``vmaf_v0.6.1`` and ``vmaf_v0.6.1neg``) of ``dist`` against ``ref``, per frame and pooled.
+
+    Runs libvmaf in the bundled FFmpeg binary (``imageio-ffmpeg``), fed through
+    pipes; the inputs are decoded here (a second pass when called after
+    :func:`compare`). ``scale``: ``native`` (default) or ``1080p``, see
+    :mod:`neurocodec.metrics.vmaf`.
+
+    Raises:
+        InputError: The inputs differ in size or frame count.
+        ToolMissingError: ``imageio-ffmpeg`` is not installed.
+        ToolError: FFmpeg failed (the message carries its last stderr lines).
+    """
+    with _paired_frames(ref, dist, size=size, fps=fps, max_frames=max_frames, strict=strict) as (info, fa, fb):
+        try:
+            return vmaf_frames(fa, fb, info, scale=scale, n_threads=n_threads)
+        except ValueError as exc:
+            if isinstance(exc, NeurocodecError):
+                raise
             raise InputError(f"{ref} vs {dist}: {exc}") from None
 
 

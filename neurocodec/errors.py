@@ -20,6 +20,8 @@ __all__ = [
     "ModelMismatchError",
     "SettingsError",
     "EncoderError",
+    "ToolError",
+    "ToolMissingError",
 ]
 
 
@@ -53,6 +55,14 @@ class UnknownStrategyError(NeurocodecError, LookupError):
 
 class EncoderError(NeurocodecError, RuntimeError):
     """A codec library failed while encoding."""
+
+
+class ToolError(NeurocodecError, RuntimeError):
+    """An external tool (the bundled FFmpeg binary) failed, timed out or was given bad arguments."""
+
+
+class ToolMissingError(ToolError):
+    """An external tool is not installed (``pip install imageio-ffmpeg`` provides FFmpeg)."""
 
 
 class NcvFormatError(NeurocodecError, ValueError):

@@ -19,7 +19,7 @@ from .atomic import atomic_path, check_writable
 from .avframes import to_av
 from .frame import Frame, VideoInfo
 
-__all__ = ["VideoWriter", "Y4MWriter", "RawYuvWriter", "PyAVWriter", "open_writer", "write_video", "OUTPUT_SUFFIXES", "X264_CRF_RANGE"]
+__all__ = ["VideoWriter", "Y4MWriter", "RawYuvWriter", "PyAVWriter", "open_writer", "write_video", "OUTPUT_SUFFIXES", "X264_CRF_RANGE", "y4m_header"]
 
 OUTPUT_SUFFIXES = (".y4m", ".yuv", ".mkv", ".mp4")
 #: libx264's CRF scale, checked for lossy .mp4/.mkv output.
@@ -84,17 +84,23 @@ class VideoWriter(ABC):
             self.abort()
 
 
+def y4m_header(info: VideoInfo) -> bytes:
+    """The YUV4MPEG2 stream header for 8-bit 4:2:0 frames of ``info`` (files and FFmpeg pipes alike)."""
+    fps = info.fps
+    header = (f"YUV4MPEG2 W{info.width} H{info.height} F{fps.numerator}:{fps.denominator} "
+              "Ip A1:1 C420jpeg XYSCSS=420JPEG")
+    if info.color.full_range is not None:
+        header += " XCOLORRANGE=" + ("FULL" if info.color.full_range else "LIMITED")
+    return header.encode("ascii") + b"\n"
+
+
 class Y4MWriter(VideoWriter):
     """YUV4MPEG2, 8-bit 4:2:0: lossless and readable by FFmpeg and every codec tool."""
 
     def __init__(self, path, info, *, overwrite=False):
         super().__init__(path, info, overwrite=overwrite)
         self._fh = open(self._tmp, "wb")
-        fps = info.fps
-        header = f"YUV4MPEG2 W{info.width} H{info.height} F{fps.numerator}:{fps.denominator} Ip A1:1 C420jpeg XYSCSS=420JPEG"
-        if info.color.full_range is not None:
-            header += " XCOLORRANGE=" + ("FULL" if info.color.full_range else "LIMITED")
-        self._fh.write(header.encode("ascii") + b"\n")
+        self._fh.write(y4m_header(info))
 
     def _write(self, frame):
         self._fh.write(b"FRAME\n")
