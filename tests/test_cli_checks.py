@@ -260,3 +260,24 @@ def test_errors_are_one_line(work, tmp_path):
     assert_clean_error(run("info", tmp_path), str(tmp_path), "is a folder")
     assert_clean_error(run("decode", ncv, tmp_path), str(tmp_path), "is a folder")
     assert_clean_error(run("encode", clip, tmp_path / "o.ncv", "--bogus"), "--bogus", "encode -h")
+
+
+def test_the_scns_chunk_is_strict_json(tmp_path):
+    """Identical frames measure an infinite PSNR: the file stores null, not Infinity."""
+    import json
+
+    import numpy as np
+
+    import neurocodec
+    from neurocodec.bitstream.mutate import split_chunks
+    from neurocodec.io import write_video
+    from neurocodec.io.frame import Frame, VideoInfo
+
+    flat = Frame(np.full((16, 16), 128, np.uint8), np.full((8, 8), 128, np.uint8), np.full((8, 8), 128, np.uint8))
+    src = tmp_path / "flat.y4m"
+    write_video(src, VideoInfo(16, 16, 25, 2), [flat, flat])
+    out = tmp_path / "flat.ncv"
+    neurocodec.encode(src, out, strategy="x264", crf=0)
+    _, chunks = split_chunks(out.read_bytes())
+    raw = next(c.payload for c in chunks if c.ctype == b"scns")
+    json.loads(raw, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))

@@ -6,13 +6,13 @@ finishes and read back here, and the per-segment reports built from it.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import av
 
+from .. import strict_json
 from .._version import __version__
 from ..analysis.scenes import Scene
 from ..bitstream import NcvWriter
@@ -115,7 +115,8 @@ def _scenes_chunk(scenes: list[Scene], reports: list[SegmentReport]) -> bytes:
             "psnr_yuv": round(q["psnr_yuv"], 4) if q else None,
             "ssim": round(q["ssim"], 6) if q else None,
         })
-    return json.dumps({"segments": rows}, separators=(",", ":")).encode()
+    # Strict JSON: a PSNR of identical frames is infinite, an SSIM of a tiny frame undefined (both: null).
+    return strict_json.dumps({"segments": rows}, separators=(",", ":")).encode()
 
 
 def _writer_meta() -> dict[str, str]:
