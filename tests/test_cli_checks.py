@@ -263,7 +263,7 @@ def test_errors_are_one_line(work, tmp_path):
 
 
 def test_the_scns_chunk_is_strict_json(tmp_path):
-    """Identical frames measure an infinite PSNR: the file stores null, not Infinity."""
+    """SSIM is undefined on a 17x9 frame: the file stores null, not NaN."""
     import json
 
     import numpy as np
@@ -273,11 +273,14 @@ def test_the_scns_chunk_is_strict_json(tmp_path):
     from neurocodec.io import write_video
     from neurocodec.io.frame import Frame, VideoInfo
 
-    flat = Frame(np.full((16, 16), 128, np.uint8), np.full((8, 8), 128, np.uint8), np.full((8, 8), 128, np.uint8))
-    src = tmp_path / "flat.y4m"
-    write_video(src, VideoInfo(16, 16, 25, 2), [flat, flat])
-    out = tmp_path / "flat.ncv"
-    neurocodec.encode(src, out, strategy="x264", crf=0)
+    rng = np.random.default_rng(0)
+    frames = [Frame(rng.integers(0, 256, (9, 17), np.uint8), rng.integers(0, 256, (5, 9), np.uint8),
+                    rng.integers(0, 256, (5, 9), np.uint8)) for _ in range(3)]
+    src = tmp_path / "tiny.y4m"
+    write_video(src, VideoInfo(17, 9, 25, 3), frames)
+    out = tmp_path / "tiny.ncv"
+    neurocodec.encode(src, out, strategy="x264", crf=30)
     _, chunks = split_chunks(out.read_bytes())
     raw = next(c.payload for c in chunks if c.ctype == b"scns")
-    json.loads(raw, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    rows = json.loads(raw, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))["segments"]
+    assert rows[0]["ssim"] is None
