@@ -10,12 +10,12 @@ import pytest
 
 pytest.importorskip("imageio_ffmpeg", reason="the aom and vvc strategies encode with imageio-ffmpeg's binary")
 
-from neurocodec.errors import EncoderError, NcvFormatError, SettingsError, ToolMissingError  # noqa: E402
-from neurocodec.io.ffmpeg_tool import ffmpeg_exe  # noqa: E402
-from neurocodec.io.synthetic import pan_zoom  # noqa: E402
-from neurocodec.metrics import compare_frames  # noqa: E402
-from neurocodec.strategies import DecodeContext, StrategySettings, available_strategies, get_strategy  # noqa: E402
-from neurocodec.strategies.tool import parse_ivf  # noqa: E402
+from neurocodec.errors import EncoderError, NcvFormatError, SettingsError, ToolMissingError
+from neurocodec.io.ffmpeg_tool import ffmpeg_exe
+from neurocodec.io.synthetic import pan_zoom
+from neurocodec.metrics import compare_frames
+from neurocodec.strategies import DecodeContext, StrategySettings, available_strategies, get_strategy
+from neurocodec.strategies.tool import parse_ivf
 
 FPS = Fraction(25)
 NAMES = ("aom", "vvc")
@@ -32,9 +32,9 @@ def coded(frames):
     return {n: [get_strategy(n).encode(frames, StrategySettings(crf=30), FPS) for _ in range(2)] for n in NAMES}
 
 
-def _ctx(strategy, frames, settings=StrategySettings(crf=30)):
+def _ctx(strategy, frames):
     w, h = frames[0].width, frames[0].height
-    return DecodeContext(w, h, len(frames), strategy.describe(settings, w, h, FPS))
+    return DecodeContext(w, h, len(frames), strategy.describe(StrategySettings(crf=30), w, h, FPS))
 
 
 def test_registered_with_frozen_ids():
@@ -65,8 +65,7 @@ def test_stored_command_reproduces_the_stream(name, frames, coded, tmp_path):
     y4m = tmp_path / "in.y4m"
     with open(y4m, "wb") as fh:
         fh.write(f"YUV4MPEG2 W{w} H{h} F25:1 Ip A1:1 C420jpeg\n".encode())
-        for f in frames:
-            fh.write(b"FRAME\n" + f.tobytes())
+        fh.writelines(b"FRAME\n" + f.tobytes() for f in frames)
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", *args[1:]], cwd=tmp_path, check=True,
                    timeout=300)
     out = (tmp_path / args[-1]).read_bytes()

@@ -33,7 +33,7 @@ from .base import StrategySettings
 from .classical import ClassicalStrategy, _num
 from .options import option
 
-__all__ = ["ToolStrategy", "AOM", "VVC", "parse_ivf"]
+__all__ = ["AOM", "VVC", "ToolStrategy", "parse_ivf"]
 
 log = logging.getLogger(__name__)
 
