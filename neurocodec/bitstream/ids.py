@@ -15,6 +15,9 @@ STRATEGY_IDS: dict[str, int] = {
     "x264": 1,
     "x265": 2,
     "av1": 3,
+    # Classical, encoded by the bundled FFmpeg binary (imageio-ffmpeg), decoded through PyAV.
+    "aom": 4,
+    "vvc": 5,
     # Learned and mixed strategies (ids reserved as they are designed).
     "semantic_latent": 16,
     "i_frame_interpolation": 17,

@@ -107,11 +107,12 @@ def tool_info() -> dict:
 
 @dataclass(frozen=True)
 class FFmpegRun:
-    """What a finished run left: its stderr, the bytes of the files asked for, and frames fed per input."""
+    """What a finished run left: its stderr, the bytes of the files asked for, frames fed per input, and its stdout."""
 
     stderr: str
     files: dict[str, bytes]
     frames_fed: tuple[int, ...]
+    stdout: bytes = b""
 
 
 class _Feeder(threading.Thread):
@@ -175,6 +176,7 @@ def run_ffmpeg(
     inputs: Sequence[tuple[VideoInfo, Iterable[Frame]]] = (),
     *,
     read_back: Sequence[str] = (),
+    capture_stdout: bool = False,
     timeout: float | None = None,
 ) -> FFmpegRun:
     """Run the bundled FFmpeg with frame streams as its first inputs.
@@ -188,6 +190,7 @@ def run_ffmpeg(
         args: Arguments after the inputs (filters, outputs).
         inputs: ``(info, frames)`` per input stream.
         read_back: Names of files to return from the working folder.
+        capture_stdout: Return what FFmpeg writes to its stdout (an output named ``pipe:1``); else discarded.
         timeout: Seconds the whole run may take; None: no limit (a dead binary still never hangs it).
 
     Raises:
@@ -206,7 +209,8 @@ def run_ffmpeg(
         cmd += list(args)
         log.debug("running %s", " ".join(cmd))
         try:
-            proc = subprocess.Popen(cmd, cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            proc = subprocess.Popen(cmd, cwd=tmp, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
                                     stderr=subprocess.PIPE)
         except OSError as exc:
             raise ToolMissingError(f"{exe}: cannot run on {platform.system()} {platform.machine()} ({exc}); "
@@ -216,11 +220,11 @@ def run_ffmpeg(
             t.start()
         timed_out = False
         try:
-            _, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             proc.kill()
-            _, err = proc.communicate()
+            out, err = proc.communicate()
         except BaseException:
             proc.kill()
             proc.communicate()
@@ -246,5 +250,5 @@ def run_ffmpeg(
                     files[name] = fh.read()
             except OSError:
                 raise ToolError(f"{exe}: wrote no {name}: {_tail(stderr)}") from None
-        return FFmpegRun(stderr, files, tuple(t.count for t in feeders))
+        return FFmpegRun(stderr, files, tuple(t.count for t in feeders), out or b"")
 

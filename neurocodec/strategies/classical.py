@@ -152,6 +152,16 @@ class ClassicalStrategy(Strategy):
         w, h = self.coded_size(w, h)
         # A float rate (29.97002997...) would become a huge exact fraction that FFmpeg's rationals cannot hold.
         fps = Fraction(fps).limit_denominator(1_000_000) if isinstance(fps, float) else Fraction(fps)
+        extradata, packets = self._encode_packets([pad_edges(f, w, h) for f in frames], settings, desc, fps)
+        out = [bytes([_PAYLOAD_FORMAT]), encode_varint(len(extradata)), extradata, encode_varint(len(packets))]
+        for flags, data in packets:
+            out += [bytes([flags]), encode_varint(len(data)), data]
+        return b"".join(out)
+
+    def _encode_packets(self, frames: Sequence[Frame], settings: StrategySettings, desc: dict[str, Any],
+                        fps: Fraction) -> tuple[bytes, list[tuple[int, bytes]]]:
+        """Encode frames already padded to the coded size: ``(extradata, [(flags, packet), ...])``."""
+        w, h = frames[0].width, frames[0].height
         try:
             cc = av.CodecContext.create(self.encoder, "w")
         except av.FFmpegError as exc:
@@ -167,18 +177,14 @@ class ClassicalStrategy(Strategy):
         packets: list[tuple[int, bytes]] = []
         try:
             for i, frame in enumerate(frames):
-                avf = to_av(pad_edges(frame, w, h))
+                avf = to_av(frame)
                 avf.pts = i
                 avf.time_base = cc.time_base
                 packets += [(_KEY if p.is_keyframe else 0, bytes(p)) for p in cc.encode(avf)]
             packets += [(_KEY if p.is_keyframe else 0, bytes(p)) for p in cc.encode(None)]
         except av.FFmpegError as exc:
             raise EncoderError(f"{self.name}: {self.encoder} failed: {exc}") from None
-        extradata = bytes(cc.extradata or b"")
-        out = [bytes([_PAYLOAD_FORMAT]), encode_varint(len(extradata)), extradata, encode_varint(len(packets))]
-        for flags, data in packets:
-            out += [bytes([flags]), encode_varint(len(data)), data]
-        return b"".join(out)
+        return bytes(cc.extradata or b""), packets
 
     # -- decode --------------------------------------------------------------
 
@@ -206,6 +212,10 @@ class ClassicalStrategy(Strategy):
                 continue
         raise NcvFormatError(f"{self.name}: no decoder among {', '.join(self.decoders)} in this FFmpeg")
 
+    def _from_av(self, frame: av.VideoFrame) -> Frame:
+        """A decoded picture as an 8-bit frame (an override handles a decoder's other formats)."""
+        return from_av(frame)
+
     def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
         cur = Cursor(payload)
         fmt = cur.u8("payload format")
@@ -230,7 +240,7 @@ class ClassicalStrategy(Strategy):
                 produced += 1
                 if produced > ctx.frame_count:
                     raise NcvFormatError(f"{self.name}: stream holds more than the segment's {ctx.frame_count} frames")
-                yield crop(from_av(f), ctx.width, ctx.height)
+                yield crop(self._from_av(f), ctx.width, ctx.height)
 
         try:
             for _ in range(count):
