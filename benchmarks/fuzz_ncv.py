@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-STRATEGIES = ("x264", "x265", "av1", "semantic_latent", "hybrid", "i_frame_interpolation")
+STRATEGIES = ("x264", "x265", "av1", "semantic_latent", "hybrid", "i_frame_interpolation", "aom", "vvc")
 
 
 def make_seeds(work: Path) -> list[Path]:

@@ -21,7 +21,7 @@ from neurocodec.errors import NeurocodecError
 
 from .conftest import make_clip
 
-STRATEGIES = ("x264", "x265", "av1", "semantic_latent", "hybrid", "i_frame_interpolation")
+STRATEGIES = ("x264", "x265", "av1", "semantic_latent", "hybrid", "i_frame_interpolation", "aom", "vvc")
 
 
 @pytest.fixture(scope="module")
