@@ -78,3 +78,40 @@ def test_cli_vmaf_options(small_clip, tmp_path):
     assert bad.exit_code == 2 and "needs --vmaf" in bad.output
     bad = CliRunner().invoke(cli, ["bench", str(small_clip), "--vmaf", "--vmaf-floor", "120"])
     assert bad.exit_code == 2 and "0..100" in bad.output
+
+
+# -- --verify-anchors -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("codec", "preset", "clip"), [("x264", "ultrafast", "small_clip"), ("av1", "8", "odd_clip")])
+def test_anchor_point_verified(codec, preset, clip, request, tmp_path):
+    """The recorded command, rerun by the bundled FFmpeg, gives the payload's stream or one within tolerance.
+
+    The odd clip (75x47) covers padding: SVT-AV1 codes it padded up to its minimum size (input_padded_to).
+    """
+    from neurocodec.bench.point import PointJob, measure_point
+    from neurocodec.bench.verify import PSNR_TOLERANCE_DB, SIZE_TOLERANCE
+
+    path = request.getfixturevalue(clip)
+    p = measure_point(PointJob(str(path), str(tmp_path), codec, 30.0, preset, False, "elementary_stream",
+                               verify_anchor=True))
+    v = p["anchor_verification"]
+    assert v["segments"] >= 1 and v["command"][0].startswith("ffmpeg -f yuv4mpegpipe -i in.y4m -c:v lib")
+    assert v["result"] in ("identical", "within_tolerance"), v
+    if v["result"] == "identical":
+        assert v["segments_identical"] == v["segments"] and v["tool_bytes"] == p["stream_bytes"]
+    else:
+        assert abs(v["tool_bytes"] / p["stream_bytes"] - 1) <= SIZE_TOLERANCE
+        assert abs(v["tool_psnr_yuv"] - p["psnr_yuv"]) <= PSNR_TOLERANCE_DB
+
+
+def test_cli_verify_anchors(small_clip, tmp_path):
+    res = CliRunner().invoke(cli, ["bench", str(small_clip), "--codecs", "x264,x265", "--points", "4", "--frames", "2",
+                                   "--preset", "x264=ultrafast,x265=ultrafast", "--verify-anchors",
+                                   "--json", str(tmp_path / "r.json"), "-q"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["config"]["verify_anchors"] is True and "version" in doc["ffmpeg_tool"]
+    results = [p["anchor_verification"]["result"] for e in doc["clips"][0]["codecs"].values() for p in e["points"]]
+    assert len(results) == 8 and "Anchor verification" in res.output
+    assert res.output.count("identical") + res.output.count("within tolerance") + res.output.count("differs") >= 8

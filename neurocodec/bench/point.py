@@ -21,6 +21,7 @@ from ..io.frame import padded_size
 from ..metrics import compare_frames
 from ..metrics.vmaf import vmaf_frames
 from ..strategies import get_strategy, get_strategy_by_id
+from .verify import verify_anchor
 
 __all__ = ["PointJob", "measure_point", "crf_ladder"]
 
@@ -37,6 +38,7 @@ class PointJob:
     keep_ncv: str | None = None  # move the measured .ncv here instead of deleting it
     vmaf: bool = False
     vmaf_scale: str = "native"
+    verify_anchor: bool = False  # rerun the recorded ffmpeg command (classical points only)
 
 
 def crf_ladder(strategy_name: str, points: int) -> list[int]:
@@ -88,7 +90,9 @@ def measure_point(job: PointJob) -> dict[str, Any]:
     duration = report.duration_s
     first = get_strategy_by_id(segs[0].strategy_id)
     params = segs[0].params | first.reproduce(segs[0].params, *padded_size(report.width, report.height), report.fps)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before verification: the point's own peak
+    verified = (verify_anchor(str(ncv), job.clip_y4m, psnr_yuv=q.psnr_yuv, stream_bytes=stream_bytes)
+                if job.verify_anchor and basis == "elementary_stream" else None)
     if job.keep_ncv:
         os.replace(ncv, job.keep_ncv)
     else:
@@ -119,4 +123,6 @@ def measure_point(job: PointJob) -> dict[str, Any]:
     }
     if v is not None:
         point.update(vmaf=v.mean, vmaf_harmonic_mean=v.harmonic_mean, vmaf_p5=v.p5, vmaf_neg=v.neg_mean)
+    if verified is not None:
+        point["anchor_verification"] = verified
     return point

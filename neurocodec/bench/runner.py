@@ -109,6 +109,7 @@ def run_bench(
                         rate_basis="elementary_stream" if codec in ANCHOR_CODECS else "ncv_file",
                         vmaf=config.vmaf,
                         vmaf_scale=config.vmaf_scale,
+                        verify_anchor=config.verify_anchors and codec in ANCHOR_CODECS,
                     )
                     for codec in config.codecs
                     for crf in ladders[codec]
@@ -127,6 +128,8 @@ def run_bench(
                         progress(
                             f"{clip['name']}: {job.codec} crf {job.crf:g}: {point['bitrate_kbps']:.1f} kb/s, "
                             f"PSNR-YUV {point['psnr_yuv']:.2f} dB, SSIM {point['ssim']:.4f}{vmaf}"
+                            + (f", anchor {point['anchor_verification']['result']}"
+                               if "anchor_verification" in point else "")
                         )
                 clip["codecs"] = codecs
                 clip.update(summarize_clip(clip, config))

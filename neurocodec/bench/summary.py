@@ -111,6 +111,15 @@ def _rate_lines(rates: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _verification_line(name: str, p: dict[str, Any]) -> str:
+    v = p["anchor_verification"]
+    line = f"  {name:<8} crf {p['crf']:>3g}: {v['result'].replace('_', ' ')}"
+    if v["result"] != "identical":
+        line += (f" (rerun {v['tool_bytes']} vs {p['stream_bytes']} bytes, {v['size_difference']:+.2%};"
+                 f" PSNR-YUV {v['psnr_yuv_difference_db']:+.3f} dB)")
+    return line
+
+
 def format_tables(results: dict[str, Any]) -> str:
     """The human-readable report printed by ``neurocodec bench``."""
     cfg = results["config"]
@@ -149,6 +158,10 @@ def format_tables(results: dict[str, Any]) -> str:
         if vmaf:
             lines.append(f"Lowest rate with VMAF >= {cfg['vmaf_floor']:g}:")
             lines += _rate_lines(clip["vmaf_floor"])
+        verified = [(name, p) for name, e in clip["codecs"].items() for p in e["points"] if "anchor_verification" in p]
+        if verified:
+            lines.append("Anchor verification (recorded ffmpeg command rerun with the bundled FFmpeg):")
+            lines += [_verification_line(name, p) for name, p in verified]
     avg = results["average"]["bd_rate"]
     if len(results["clips"]) > 1:
         lines.append("")
