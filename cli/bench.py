@@ -20,15 +20,24 @@ from .common import fps_option, overwrite_option, show_progress, size_option
 @click.option("--workers", type=int, default=1, show_default=True, help="Rate points measured in parallel (timings then share the CPU).")
 @click.option("--json", "json_path", type=click.Path(), help="Write the results JSON here.")
 @click.option("--plot", "plot_path", type=click.Path(), help="Write RD curves (PNG) here.")
-@click.option("--metric", type=click.Choice(["psnr_yuv", "psnr_y", "ssim"]), default="psnr_yuv", show_default=True, help="Quality axis of the plot.")
+@click.option("--metric", type=click.Choice(["psnr_yuv", "psnr_y", "ssim", "vmaf"]), default="psnr_yuv", show_default=True,
+              help="Quality axis of the plot (vmaf needs --vmaf).")
+@click.option("--vmaf", "with_vmaf", is_flag=True,
+              help="Also VMAF per point (libvmaf in the bundled FFmpeg) and BD-rate on VMAF.")
+@click.option("--vmaf-floor", type=float, default=95.0, show_default=True,
+              help="With --vmaf: report each codec's lowest rate whose mean VMAF reaches this.")
+@click.option("--vmaf-scale", type=click.Choice(["native", "1080p"]), default="native", show_default=True,
+              help="With --vmaf: score at native size, or both videos resized to 1920x1080 first.")
+@click.option("--verify-anchors", is_flag=True,
+              help="Rerun each x264/x265/av1 point's recorded ffmpeg command with the bundled FFmpeg and compare streams.")
 @click.option("--compressai-dir", type=click.Path(file_okay=False), help="Also write CompressAI-format result files here.")
 @size_option
 @fps_option
 @overwrite_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final tables.")
 def command(inputs, codecs, points, frames, anchor, presets, low_delay, workers, json_path, plot_path, metric,
-            compressai_dir, size, fps, overwrite, quiet):
-    """Measure codecs on clips: rate points, PSNR/SSIM, speed, memory, BD-rate against an anchor.
+            with_vmaf, vmaf_floor, vmaf_scale, verify_anchors, compressai_dir, size, fps, overwrite, quiet):
+    """Measure codecs on clips: rate points, PSNR/SSIM (VMAF with --vmaf), speed, memory, BD-rate against an anchor.
 
     Each CLIP_OR_DIR is a video, a folder of videos or of frames, a raw .yuv
     (with --size/--fps), or a clip-set file (.toml/.json: local paths, or URLs
@@ -37,8 +46,11 @@ def command(inputs, codecs, points, frames, anchor, presets, low_delay, workers,
     from neurocodec.bench import BenchConfig, format_tables, plot_rd, run_bench, write_compressai, write_json
     from neurocodec.bench.clipset import expand_inputs
     from neurocodec.bench.config import parse_presets
+    from neurocodec.errors import SettingsError
     from neurocodec.io.atomic import check_not_input, check_writable
 
+    if metric == "vmaf" and not with_vmaf:
+        raise SettingsError("--metric vmaf needs --vmaf")
     outputs = (json_path, plot_path, compressai_dir)
     for out in outputs:
         check_not_input(out, *inputs)
@@ -48,6 +60,7 @@ def command(inputs, codecs, points, frames, anchor, presets, low_delay, workers,
     config = BenchConfig(
         codecs=tuple(c.strip() for c in codecs.split(",") if c.strip()), points=points, frames=frames,
         anchor=anchor, presets=parse_presets(presets), low_delay=low_delay, workers=workers,
+        vmaf=with_vmaf, vmaf_floor=vmaf_floor, vmaf_scale=vmaf_scale, verify_anchors=verify_anchors,
     )
     from neurocodec._progress import StderrProgress
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ..errors import SettingsError
+from ..metrics.vmaf import VMAF_SCALES
 
 __all__ = ["BenchConfig", "DEFAULT_PRESETS", "ANCHOR_CODECS", "parse_presets"]
 
@@ -39,6 +40,13 @@ class BenchConfig:
         low_delay: No B-frames / reordering for every codec (the "low-delay" configuration).
         workers: Rate points measured in parallel processes (timings then share the CPU).
         min_overlap: Least quality-range overlap for a BD-rate to be reported.
+        seed_psnr: PSNR-YUV floor of the seed-target rate.
+        seed_ssim: SSIM floor of the seed-target rate.
+        vmaf: Also measure VMAF per point (libvmaf in the bundled FFmpeg, see docs/vmaf.md).
+        vmaf_floor: With ``vmaf``: the VMAF (mean) whose lowest rate each clip's summary reports.
+        vmaf_scale: With ``vmaf``: ``native`` or ``1080p`` (:data:`~neurocodec.metrics.vmaf.VMAF_SCALES`).
+        verify_anchors: Rerun each classical point's recorded ``ffmpeg`` command with the bundled binary
+            and compare its stream with the payload (:mod:`neurocodec.bench.verify`).
     """
 
     codecs: tuple[str, ...] = ("x264", "x265", "av1", "auto")
@@ -51,6 +59,10 @@ class BenchConfig:
     min_overlap: float = 0.5
     seed_psnr: float = 35.0
     seed_ssim: float = 0.95
+    vmaf: bool = False
+    vmaf_floor: float = 95.0
+    vmaf_scale: str = "native"
+    verify_anchors: bool = False
 
     def __post_init__(self) -> None:
         if not self.codecs:
@@ -65,6 +77,10 @@ class BenchConfig:
             raise SettingsError(f"frames must be at least 1, got {self.frames}")
         if not 1 <= self.workers <= 64:
             raise SettingsError(f"workers must be 1..64, got {self.workers}")
+        if not 0 <= self.vmaf_floor <= 100:
+            raise SettingsError(f"VMAF floor must be 0..100, got {self.vmaf_floor:g}")
+        if self.vmaf_scale not in VMAF_SCALES:
+            raise SettingsError(f"VMAF scale must be one of {', '.join(VMAF_SCALES)}, got {self.vmaf_scale!r}")
         unknown = set(self.presets) - set(self.codecs)
         if unknown:
             raise SettingsError(f"preset given for codec(s) not benchmarked: {', '.join(sorted(unknown))}")
@@ -81,4 +97,9 @@ class BenchConfig:
         d["codecs"] = list(self.codecs)
         d["presets_used"] = {c: self.preset(c) for c in self.codecs}
         d["mode"] = self.mode
+        if not self.vmaf:  # a run without VMAF writes the same document as before VMAF existed
+            for k in ("vmaf", "vmaf_floor", "vmaf_scale"):
+                del d[k]
+        if not self.verify_anchors:
+            del d["verify_anchors"]
         return d

@@ -6,10 +6,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import SettingsError
 from ..io.atomic import atomic_path
 from ..strict_json import dumps
 
-__all__ = ["write_json", "write_compressai", "plot_rd"]
+__all__ = ["PLOT_METRICS", "write_json", "write_compressai", "plot_rd"]
+
+#: Quality axes :func:`plot_rd` draws, with their labels (``vmaf``: only for results measured with VMAF).
+PLOT_METRICS = {"psnr_yuv": "PSNR-YUV 6:1:1 [dB]", "psnr_y": "PSNR-Y [dB]", "ssim": "SSIM (Y)",
+                "vmaf": "VMAF (vmaf_v0.6.1, mean)"}
 
 
 def write_json(results: dict[str, Any], path: str | os.PathLike, *, overwrite: bool = True) -> None:
@@ -21,7 +26,7 @@ def write_compressai(results: dict[str, Any], folder: str | os.PathLike) -> list
     """One JSON per clip and codec in CompressAI's results format.
 
     Plot them with ``python -m compressai.utils.plot --results-file F1 F2 ... --metric psnr-yuv``
-    (or ``ssim``, ``psnr-y``). ``bpp`` is bits per luma pixel of the measured rate.
+    (or ``ssim``, ``psnr-y``, and ``vmaf`` when the bench measured it). ``bpp`` is bits per luma pixel of the measured rate.
     """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -44,6 +49,8 @@ def write_compressai(results: dict[str, Any], folder: str | os.PathLike) -> list
                     "decoding_time": [p["decode_seconds"] for p in pts],
                 },
             }
+            if results["config"].get("vmaf"):
+                doc["results"]["vmaf"] = [p["vmaf"] for p in pts]
             path = out / f"{Path(clip['name']).stem}__{name}.json"
             with atomic_path(path, overwrite=True) as tmp:
                 tmp.write_text(dumps(doc, indent=2) + "\n")
@@ -63,13 +70,17 @@ def plot_rd(results: dict[str, Any], path: str | os.PathLike, *, metric: str = "
     cols = min(3, panels)
     rows = -(-panels // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
-    label = {"psnr_yuv": "PSNR-YUV 6:1:1 [dB]", "ssim": "SSIM (Y)", "psnr_y": "PSNR-Y [dB]"}[metric]
+    if metric not in PLOT_METRICS:
+        raise SettingsError(f"plot metric must be one of {', '.join(PLOT_METRICS)}, got {metric!r}")
+    if metric == "vmaf" and not results["config"].get("vmaf"):
+        raise SettingsError("plot metric vmaf: these results have no VMAF (run the bench with --vmaf)")
+    label = PLOT_METRICS[metric]
     anchor = results["config"]["anchor"]
     for ax, clip in zip(axes.flat, clips):
         for name, entry in clip["codecs"].items():
             xs = [p["bitrate_kbps"] for p in entry["points"]]
             ys = [p[metric] for p in entry["points"]]
-            bd = clip["bd_rate"].get(name, {}).get(metric if metric in ("psnr_yuv", "ssim") else "psnr_yuv", {})
+            bd = clip["bd_rate"].get(name, {}).get(metric if metric in clip["bd_rate"].get(name, {}) else "psnr_yuv", {})
             suffix = " (anchor)" if name == anchor else (f" ({bd['value']:+.1f}%)" if bd.get("value") is not None else "")
             ax.plot(xs, ys, marker="o", label=name + suffix)
         _finish(ax, f"{clip['name']} ({clip['width']}x{clip['height']}, {clip['frames']} f)", label)

@@ -19,7 +19,9 @@ from ..bitstream import NcvReader
 from ..io import open_source
 from ..io.frame import padded_size
 from ..metrics import compare_frames
+from ..metrics.vmaf import vmaf_frames
 from ..strategies import get_strategy, get_strategy_by_id
+from .verify import verify_anchor
 
 __all__ = ["PointJob", "measure_point", "crf_ladder"]
 
@@ -34,6 +36,9 @@ class PointJob:
     low_delay: bool
     rate_basis: str  # "elementary_stream" or "ncv_file"
     keep_ncv: str | None = None  # move the measured .ncv here instead of deleting it
+    vmaf: bool = False
+    vmaf_scale: str = "native"
+    verify_anchor: bool = False  # rerun the recorded ffmpeg command (classical points only)
 
 
 def crf_ladder(strategy_name: str, points: int) -> list[int]:
@@ -76,6 +81,8 @@ def measure_point(job: PointJob) -> dict[str, Any]:
     dec_s = time.perf_counter() - t0
     with open_source(job.clip_y4m) as src:
         q = compare_frames(src.frames(), agent.frames())
+        # A second decode: libvmaf reads the frames from a pipe, after the in-process metrics.
+        v = vmaf_frames(src.frames(), agent.frames(), src.info, scale=job.vmaf_scale) if job.vmaf else None
 
     file_bytes = report.bytes
     basis = "elementary_stream" if job.rate_basis == "elementary_stream" and stream_bytes else "ncv_file"
@@ -83,12 +90,14 @@ def measure_point(job: PointJob) -> dict[str, Any]:
     duration = report.duration_s
     first = get_strategy_by_id(segs[0].strategy_id)
     params = segs[0].params | first.reproduce(segs[0].params, *padded_size(report.width, report.height), report.fps)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before verification: the point's own peak
+    verified = (verify_anchor(str(ncv), job.clip_y4m, psnr_yuv=q.psnr_yuv, stream_bytes=stream_bytes)
+                if job.verify_anchor and basis == "elementary_stream" else None)
     if job.keep_ncv:
         os.replace(ncv, job.keep_ncv)
     else:
         os.unlink(ncv)
-    return {
+    point = {
         "crf": job.crf,
         "rate_basis": basis,
         "bytes": rate_bytes,
@@ -112,3 +121,8 @@ def measure_point(job: PointJob) -> dict[str, Any]:
         "strategies": sorted({s.strategy for s in segs}),
         "encoder_params": params,
     }
+    if v is not None:
+        point.update(vmaf=v.mean, vmaf_harmonic_mean=v.harmonic_mean, vmaf_p5=v.p5, vmaf_neg=v.neg_mean)
+    if verified is not None:
+        point["anchor_verification"] = verified
+    return point

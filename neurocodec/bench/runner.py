@@ -19,6 +19,7 @@ import numpy
 from .._pool import process_pool
 from .._version import __version__
 from ..io import open_source, write_video
+from ..io.ffmpeg_tool import tool_info
 from .config import ANCHOR_CODECS, BenchConfig
 from .point import PointJob, crf_ladder, measure_point
 from .summary import summarize_clip, summarize_average
@@ -106,6 +107,9 @@ def run_bench(
                         preset=config.preset(codec),
                         low_delay=config.low_delay,
                         rate_basis="elementary_stream" if codec in ANCHOR_CODECS else "ncv_file",
+                        vmaf=config.vmaf,
+                        vmaf_scale=config.vmaf_scale,
+                        verify_anchor=config.verify_anchors and codec in ANCHOR_CODECS,
                     )
                     for codec in config.codecs
                     for crf in ladders[codec]
@@ -120,14 +124,17 @@ def run_bench(
                     entry["rate_basis"] = point["rate_basis"]
                     entry["points"].append(point)
                     if progress:
+                        vmaf = f", VMAF {point['vmaf']:.2f}" if config.vmaf else ""
                         progress(
                             f"{clip['name']}: {job.codec} crf {job.crf:g}: {point['bitrate_kbps']:.1f} kb/s, "
-                            f"PSNR-YUV {point['psnr_yuv']:.2f} dB, SSIM {point['ssim']:.4f}"
+                            f"PSNR-YUV {point['psnr_yuv']:.2f} dB, SSIM {point['ssim']:.4f}{vmaf}"
+                            + (f", anchor {point['anchor_verification']['result']}"
+                               if "anchor_verification" in point else "")
                         )
                 clip["codecs"] = codecs
                 clip.update(summarize_clip(clip, config))
                 results.append(clip)
-    return {
+    doc = {
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": _machine(),
@@ -136,3 +143,7 @@ def run_bench(
         "clips": results,
         "average": summarize_average(results, config),
     }
+    if config.vmaf or config.verify_anchors:
+        # The external binary that measured VMAF or reran the anchors: version, libraries, build flags.
+        doc["ffmpeg_tool"] = tool_info()
+    return doc
