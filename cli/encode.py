@@ -18,6 +18,11 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @click.option("--bitrate", metavar="RATE", help="Target bitrate for the whole video, e.g. 800k or 1.5M (shared by equal slope).")
 @click.option("--target-psnr", type=float, help="Minimum mean PSNR-YUV (dB) per scene, verified on the final encode.")
 @click.option("--target-ssim", type=float, help="Minimum mean SSIM per scene, verified on the final encode.")
+@click.option("--target-vmaf", type=float, metavar="V",
+              help="Minimum VMAF (0-100) per scene: probed on subsampled frames, verified on every frame of the "
+                   "final encode (libvmaf in the bundled FFmpeg). Combines with --target-psnr/--target-ssim.")
+@click.option("--vmaf-pool", type=click.Choice(["mean", "harmonic", "p5"]),
+              help="How --target-vmaf pools per-frame scores (default mean; p5: 5th percentile).")
 @click.option("--preset", help="auto: fast|medium|slow search effort; else the encoder preset (x26x: ultrafast..veryslow, av1: -1..13).")
 @click.option("--opt", "opt", multiple=True, metavar="KEY=VALUE",
               help="A strategy option (repeatable); 'neurocodec strategies NAME' lists them.")
@@ -44,7 +49,7 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @overwrite_option
 @quiet_option
 @progress_option
-def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_ssim, preset, opt, keyint, threads, low_delay,
+def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_ssim, target_vmaf, vmaf_pool, preset, opt, keyint, threads, low_delay,
             workers, device, intra_model, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
             no_quality, stats_json, force, strict, size, fps, overwrite, quiet, progress):
     """Encode INPUT (video file, image folder or raw .yuv) to OUTPUT (.ncv)."""
@@ -60,7 +65,7 @@ def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_
         check_writable(stats_json, overwrite)
     report = neurocodec.encode(
         input, output, strategy=strategy, crf=crf, bitrate=bitrate, target_psnr=target_psnr,
-        target_ssim=target_ssim, preset=preset, device=device, workers=workers,
+        target_ssim=target_ssim, target_vmaf=target_vmaf, vmaf_pool=vmaf_pool, preset=preset, device=device, workers=workers,
         progress=show_progress(quiet, progress), overwrite=overwrite, size=size, fps=fps, keyint=keyint,
         threads=threads, low_delay=low_delay, segment_frames=segment_frames, measure_quality=not no_quality,
         quality=quality, scenes_file=scenes_file, write_scenes=write_scenes, min_scene_frames=min_scene_frames,

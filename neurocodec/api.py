@@ -40,6 +40,8 @@ def encode(
     bitrate: int | str | None = None,
     target_psnr: float | None = None,
     target_ssim: float | None = None,
+    target_vmaf: float | None = None,
+    vmaf_pool: str | None = None,
     preset: str | int | None = None,
     opts: Mapping[str, Any] | None = None,
     device: str = "auto",
@@ -64,6 +66,11 @@ def encode(
             shared across scenes by equal rate-distortion slope.
         target_psnr: Per-scene minimum mean PSNR-YUV in dB, verified on the final encode.
         target_ssim: Per-scene minimum mean SSIM, verified likewise.
+        target_vmaf: Per-scene minimum VMAF (0..100), probed on every third frame of the trial
+            window and verified on every frame of the final encode (needs ``imageio-ffmpeg``).
+            The targets combine: each scene meets every one given.
+        vmaf_pool: How ``target_vmaf`` pools per-frame scores: ``mean`` (default), ``harmonic``
+            or ``p5`` (5th percentile); only with ``target_vmaf``.
         preset: Encoder speed preset; with ``auto`` the search effort (fast, medium, slow).
         opts: The named strategy's own options, ``{"key": value}`` (e.g. ``{"scale": 0.5}`` for
             ``hybrid``, ``{"tune": 0}`` for ``av1``); listed by ``neurocodec strategies NAME``.
@@ -94,6 +101,8 @@ def encode(
         bitrate=bitrate,
         target_psnr=target_psnr,
         target_ssim=target_ssim,
+        target_vmaf=target_vmaf,
+        vmaf_pool=vmaf_pool,
         preset=preset,
         opts=opts,
         device=device,

@@ -17,7 +17,9 @@ class SegmentReport:
     ``probes`` are the trial encodes (strategy, preset, CRF, bits, quality) the
     decision was taken from, ``decision`` the chosen candidate with its
     predicted rate and quality and Lagrangian cost, and ``tries`` the final
-    encodes of a target-quality search.
+    encodes of a target-quality search. ``vmaf`` (only with a VMAF target) is the
+    kept encode's VMAF on every frame: ``value`` pooled by ``pool`` (what the
+    target was checked against), and ``mean``, ``harmonic_mean``, ``p5``, ``frames``.
     """
 
     index: int
@@ -34,6 +36,7 @@ class SegmentReport:
     transition: str | None = None
     decision: dict[str, Any] | None = None
     tries: list[dict[str, Any]] = field(default_factory=list)
+    vmaf: dict[str, Any] | None = None
 
 
 @dataclass

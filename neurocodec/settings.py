@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .errors import SettingsError
+from .errors import SettingsError, ToolMissingError
+from .io.ffmpeg_tool import ffmpeg_exe
+from .metrics.vmaf import VMAF_POOLS
 from .strategies.base import AUTO_EFFORTS, StrategySettings
 
 __all__ = ["EncodeOptions", "parse_bitrate", "DEVICES", "AUTO_STRATEGY", "AUTO_SPEEDS", "QUALITY_RANGE",
@@ -59,6 +61,10 @@ class EncodeOptions:
         bitrate: Target bits per second (int or strings such as ``"1M"``).
         target_psnr: Lowest acceptable mean PSNR-YUV (dB) per segment.
         target_ssim: Lowest acceptable mean SSIM (Y) per segment.
+        target_vmaf: Lowest acceptable VMAF (0..100, pooled by ``vmaf_pool``) per segment; needs
+            the bundled FFmpeg (``imageio-ffmpeg``).
+        vmaf_pool: How a segment's per-frame VMAF is pooled for ``target_vmaf``: ``mean`` (the
+            default), ``harmonic`` or ``p5`` (5th percentile).
         preset: Encoder speed preset; with ``auto`` the search effort (fast, medium, slow).
         keyint: Maximum keyframe interval in frames.
         threads: Encoder threads (None: the strategy's deterministic default).
@@ -85,6 +91,8 @@ class EncodeOptions:
     bitrate: int | None = None
     target_psnr: float | None = None
     target_ssim: float | None = None
+    target_vmaf: float | None = None
+    vmaf_pool: str | None = None
     preset: str | None = None
     keyint: int | None = None
     threads: int | None = None
@@ -115,7 +123,7 @@ class EncodeOptions:
         modes = [self.crf is not None or self.quality is not None, self.bitrate is not None, self.targets_given]
         if sum(modes) > 1 or (self.crf is not None and self.quality is not None):
             raise SettingsError(
-                "choose one rate control: crf or quality, bitrate, or target quality (target_psnr/target_ssim)"
+                "choose one rate control: crf or quality, bitrate, or target quality (target_psnr/target_ssim/target_vmaf)"
             )
         lo, hi = QUALITY_RANGE
         if self.quality is not None and not lo <= self.quality <= hi:
@@ -133,6 +141,18 @@ class EncodeOptions:
             raise SettingsError(f"target PSNR {self.target_psnr} dB is outside 10..99")
         if self.target_ssim is not None and not 0 < self.target_ssim < 1:
             raise SettingsError(f"target SSIM {self.target_ssim} is outside (0, 1)")
+        if self.target_vmaf is not None and not 0 < self.target_vmaf <= 100:
+            raise SettingsError(f"target VMAF {self.target_vmaf} is outside (0, 100]")
+        if self.vmaf_pool is not None:
+            if self.target_vmaf is None:
+                raise SettingsError("vmaf_pool (--vmaf-pool) needs target_vmaf (--target-vmaf)")
+            if self.vmaf_pool not in VMAF_POOLS:
+                raise SettingsError(f"vmaf_pool must be one of {', '.join(VMAF_POOLS)}, got {self.vmaf_pool!r}")
+        if self.target_vmaf is not None:
+            try:
+                ffmpeg_exe()  # now, not after scene analysis: VMAF runs in the bundled FFmpeg
+            except ToolMissingError as exc:
+                raise SettingsError(f"target VMAF needs the bundled FFmpeg: {exc}") from None
         if self.targets_given and not self.measure_quality:
             raise SettingsError("target quality needs measure_quality")
         if not (self.device in DEVICES or re.fullmatch(r"cuda:\d+", self.device)):
@@ -148,7 +168,12 @@ class EncodeOptions:
 
     @property
     def targets_given(self) -> bool:
-        return self.target_psnr is not None or self.target_ssim is not None
+        return self.target_psnr is not None or self.target_ssim is not None or self.target_vmaf is not None
+
+    @property
+    def vmaf_pooling(self) -> str:
+        """How ``target_vmaf`` pools per-frame scores: ``vmaf_pool``, else ``mean``."""
+        return self.vmaf_pool or "mean"
 
     @property
     def auto(self) -> bool:

@@ -46,7 +46,7 @@ class RateMode(Enum):
     FIXED = "fixed"
     #: The quality knob: least ``D + lambda * R`` per scene (always with ``auto``).
     LAGRANGIAN = "lagrangian"
-    #: Fewest bits meeting ``target_psnr``/``target_ssim``, verified on the final encode.
+    #: Fewest bits meeting ``target_psnr``/``target_ssim``/``target_vmaf``, verified on the final encode.
     TARGET = "target"
     #: A bitrate for the whole video: probe every scene, then one ``lambda`` for all.
     BITRATE = "bitrate"
@@ -68,14 +68,19 @@ class RateMode(Enum):
 
 
 def probe_center(mode: RateMode, options: EncodeOptions) -> float:
-    """The quality knob trial encodes centre on: for a PSNR target, a knob likely near it.
+    """The quality knob trial encodes centre on: for a PSNR or VMAF target, a knob likely near it.
 
-    x265 at CRF ``c`` gave about ``73 - c`` dB PSNR-YUV on the development clips.
+    x265 at CRF ``c`` gave about ``73 - c`` dB PSNR-YUV on the development clips. For VMAF only a
+    rough guess (about 2.5 points per knob step, VMAF 90 near knob 28): refinement probes and the
+    verification of the final encode correct it.
     """
     if mode is not RateMode.TARGET:
         return options.quality_knob
-    psnr = options.target_psnr
-    return DEFAULT_QUALITY if psnr is None else min(max(73.0 - psnr, 12.0), 45.0)
+    if options.target_psnr is not None:
+        return min(max(73.0 - options.target_psnr, 12.0), 45.0)
+    if options.target_vmaf is not None:
+        return min(max(DEFAULT_QUALITY + (90.0 - options.target_vmaf) / 2.5, 12.0), 45.0)
+    return DEFAULT_QUALITY
 
 
 def container_overhead_bits(segments: int) -> int:

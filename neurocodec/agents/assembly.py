@@ -59,6 +59,7 @@ def part_meta(r: SceneResult) -> dict[str, Any]:
         "decision": r.decision,
         "probes": r.probes,
         "tries": r.tries,
+        "vmaf": r.vmaf,
     }
 
 
@@ -94,7 +95,7 @@ def assemble(parts: Parts) -> Assembled:
                 params=meta["params"] | strategy.reproduce(meta["params"], *padded, info.fps),
                 bytes=size, encode_seconds=meta["seconds"], quality=q, target_met=meta.get("target_met"),
                 probes=meta.get("probes", []), scene_class=scene.scene_class, transition=scene.transition,
-                decision=meta.get("decision"), tries=meta.get("tries", []),
+                decision=meta.get("decision"), tries=meta.get("tries", []), vmaf=meta.get("vmaf"),
             ))
         writer.add_ancillary(b"scns", _scenes_chunk(scenes, reports))
         nbytes = writer.close()

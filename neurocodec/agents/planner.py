@@ -112,6 +112,8 @@ class ScenePlanner:
             decision=decision,
             target_psnr=o.target_psnr,
             target_ssim=o.target_ssim,
+            target_vmaf=o.target_vmaf,
+            vmaf_pool=o.vmaf_pooling,
             probe_frames=window,
             probe_points=points,
             measure=o.measure_quality,

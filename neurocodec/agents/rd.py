@@ -5,7 +5,8 @@ frames per candidate (strategy and encoder preset) at a few CRFs. Per
 candidate, log-bits, PSNR-YUV and SSIM (in dB) are interpolated piecewise
 linearly in CRF through the probes (all three are close to linear in CRF
 for block-based codecs over a span of about +-8) and extrapolated at most
-6 CRF steps. Decisions:
+6 CRF steps; so is pooled VMAF when the probes measured it (for a VMAF
+target). Decisions:
 
 * quality knob: minimise the Lagrangian ``J = D + lambda * R`` over
   candidates and integer CRFs, with ``D`` the squared error implied by
@@ -16,7 +17,7 @@ for block-based codecs over a span of about +-8) and extrapolated at most
   development clips sam2_cups_720p and akiyo_cif gave c = 4.2 and 3.3). One
   knob thus means one operating slope for every strategy and every scene;
 * target quality: the candidate and CRF with the fewest predicted bits
-  whose predicted PSNR-YUV and SSIM meet the targets (then verified on the
+  whose predicted PSNR-YUV, SSIM and VMAF meet the targets (then verified on the
   final encode by the caller);
 * target bitrate: one ``lambda`` for the whole video, found by bisection
   so the predicted bits of all scenes add up to the budget (equal slope).
@@ -50,7 +51,10 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Probe:
-    """One trial encode: ``bits`` for ``frames`` frames of ``pixels`` luma samples each."""
+    """One trial encode: ``bits`` for ``frames`` frames of ``pixels`` luma samples each.
+
+    ``vmaf`` is the pooled VMAF of a subsample of its frames, measured only for a VMAF target.
+    """
 
     strategy: str
     preset: str | None
@@ -60,6 +64,7 @@ class Probe:
     pixels: int
     psnr_yuv: float
     ssim: float
+    vmaf: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,7 +104,9 @@ class _Curve:
 
 
 class CandidateModel:
-    """Curves of one candidate through its probes: bits per frame, PSNR-YUV and SSIM at any CRF.
+    """Curves of one candidate through its probes: bits per frame, PSNR-YUV, SSIM and VMAF at any CRF.
+
+    ``vmaf_curve`` is None unless every probe measured VMAF.
 
     Piecewise-linear interpolation (log-bits, PSNR-YUV, SSIM in dB) keeps the
     model local: refinement probes near the decision make it exact there.
@@ -116,6 +123,8 @@ class CandidateModel:
         self.psnr_curve = _Curve(crf, np.array([p.psnr_yuv for p in probes]))
         # SSIM in dB (-10 log10(1 - SSIM)) is close to linear in CRF.
         self.ssim_db_curve = _Curve(crf, np.array([-10 * math.log10(max(1 - p.ssim, 1e-10)) for p in probes]))
+        have_vmaf = all(p.vmaf is not None for p in probes)
+        self.vmaf_curve = _Curve(crf, np.array([p.vmaf for p in probes], dtype=np.float64)) if have_vmaf else None
         reach = _EXTRAPOLATE if len(np.unique(crf)) > 1 else 0
         lo = max(candidate.crf_min, int(math.floor(crf.min())) - reach)
         hi = min(candidate.crf_max, int(math.ceil(crf.max())) + reach)
@@ -129,6 +138,17 @@ class CandidateModel:
 
     def ssim(self, crf: float) -> float:
         return 1 - 10 ** (-self.ssim_db_curve(crf) / 10)
+
+    def vmaf(self, crf: float) -> float | None:
+        """Predicted pooled VMAF (capped at 100), or None without VMAF probes."""
+        return None if self.vmaf_curve is None else min(self.vmaf_curve(crf), 100.0)
+
+    def meets(self, crf: float, psnr: float | None, ssim: float | None, vmaf: float | None = None) -> bool:
+        """Whether the predicted quality at ``crf`` meets every target given (None: no target)."""
+        if vmaf is not None and self.vmaf_curve is None:
+            raise ValueError("a VMAF target needs probes that measured VMAF")
+        return ((psnr is None or self.psnr_yuv(crf) >= psnr) and (ssim is None or self.ssim(crf) >= ssim)
+                and (vmaf is None or self.vmaf(crf) >= vmaf))
 
     def cost(self, crf: float, lam: float) -> float:
         """Lagrangian cost per frame: weighted squared error plus lambda times bits."""
@@ -145,6 +165,7 @@ class Decision:
     predicted_psnr_yuv: float
     predicted_ssim: float
     cost: float | None = None
+    predicted_vmaf: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -152,7 +173,8 @@ class Decision:
 
 def _decision(m: CandidateModel, crf: int, cost: float | None = None) -> Decision:
     c = m.candidate
-    return Decision(c.strategy, c.preset, crf, m.bits_per_frame(crf), m.psnr_yuv(crf), m.ssim(crf), cost)
+    return Decision(c.strategy, c.preset, crf, m.bits_per_frame(crf), m.psnr_yuv(crf), m.ssim(crf), cost,
+                    m.vmaf(crf))
 
 
 def choose_lagrangian(models: Sequence[CandidateModel], lam: float) -> Decision:
@@ -168,11 +190,12 @@ def choose_lagrangian(models: Sequence[CandidateModel], lam: float) -> Decision:
     return _decision(models[i], crf, cost)
 
 
-def choose_for_targets(models: Sequence[CandidateModel], psnr: float | None, ssim: float | None) -> Decision:
-    """Fewest predicted bits meeting both targets; if none is predicted to, the best-quality point."""
+def choose_for_targets(models: Sequence[CandidateModel], psnr: float | None, ssim: float | None,
+                       vmaf: float | None = None) -> Decision:
+    """Fewest predicted bits meeting every target given; if none is predicted to, the best-quality point."""
     feasible = []
     for i, m in enumerate(models):
-        ok = [c for c in m.crfs if (psnr is None or m.psnr_yuv(c) >= psnr) and (ssim is None or m.ssim(c) >= ssim)]
+        ok = [c for c in m.crfs if m.meets(c, psnr, ssim, vmaf)]
         if ok:
             crf = max(ok)  # highest CRF that still meets the targets: fewest bits
             feasible.append((m.bits_per_frame(crf), i, crf))

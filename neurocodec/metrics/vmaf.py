@@ -28,12 +28,14 @@ from ..errors import SettingsError, ToolError
 from ..io.ffmpeg_tool import run_ffmpeg
 from ..io.frame import Frame, VideoInfo
 
-__all__ = ["VMAF_MODELS", "VMAF_SCALES", "VmafResult", "vmaf_frames"]
+__all__ = ["VMAF_MODELS", "VMAF_POOLS", "VMAF_SCALES", "VmafResult", "vmaf_frames"]
 
 #: libvmaf model versions, by the name their per-frame score has in the log.
 VMAF_MODELS = {"vmaf": "vmaf_v0.6.1", "vmaf_neg": "vmaf_v0.6.1neg"}
 #: ``native``: score at the videos' own size; ``1080p``: both resized to 1920x1080 (bicubic) first.
 VMAF_SCALES = ("native", "1080p")
+#: Ways to pool per-frame scores into one number: arithmetic mean, harmonic mean, 5th percentile.
+VMAF_POOLS = ("mean", "harmonic", "p5")
 _LOG = "vmaf.json"
 
 
@@ -70,15 +72,22 @@ class VmafResult:
     def p5(self) -> float:
         return float(np.percentile(self.per_frame, 5)) if self.per_frame else math.nan
 
+    def pooled(self, pool: str) -> float:
+        """The scores pooled by ``pool``, one of :data:`VMAF_POOLS`."""
+        if pool not in VMAF_POOLS:
+            raise SettingsError(f"VMAF pooling must be one of {', '.join(VMAF_POOLS)}, got {pool!r}")
+        return {"mean": self.mean, "harmonic": self.harmonic_mean, "p5": self.p5}[pool]
+
     @property
     def neg_mean(self) -> float:
         return float(np.mean(self.per_frame_neg)) if self.per_frame_neg else math.nan
 
 
-def _filter(scale: str, n_threads: int) -> str:
+def _filter(scale: str, n_threads: int, subsample: int = 1) -> str:
     # "\\:" survives the filtergraph parser as "\:", which libvmaf's model option reads as a literal ":".
     models = "|".join(f"version={v}\\\\:name={k}" for k, v in VMAF_MODELS.items())
-    vmaf = f"libvmaf=log_fmt=json:log_path={_LOG}:n_threads={n_threads}:model={models}"
+    sub = f":n_subsample={subsample}" if subsample > 1 else ""
+    vmaf = f"libvmaf=log_fmt=json:log_path={_LOG}:n_threads={n_threads}{sub}:model={models}"
     if scale == "native":
         return f"[0:v][1:v]{vmaf}"
     resize = "scale=1920:1080:flags=bicubic"
@@ -92,6 +101,7 @@ def vmaf_frames(
     *,
     scale: str = "native",
     n_threads: int | None = None,
+    subsample: int = 1,
     timeout: float | None = None,
 ) -> VmafResult:
     """VMAF of ``dist`` against ``ref``, two frame sequences of equal length and of ``info``'s size.
@@ -102,6 +112,8 @@ def vmaf_frames(
     Args:
         scale: One of :data:`VMAF_SCALES`.
         n_threads: libvmaf threads; None: one per CPU.
+        subsample: Score only frames ``0, k, 2k, ...`` (libvmaf's ``n_subsample``; all frames still
+            stream, so the motion feature sees its true neighbours). 1: every frame.
         timeout: Seconds allowed for the run (None: no limit).
 
     Raises:
@@ -112,9 +124,11 @@ def vmaf_frames(
     """
     if scale not in VMAF_SCALES:
         raise SettingsError(f"VMAF scale must be one of {', '.join(VMAF_SCALES)}, got {scale!r}")
+    if subsample < 1:
+        raise SettingsError(f"VMAF subsample must be at least 1, got {subsample}")
     threads = n_threads or os.cpu_count() or 1
     # libvmaf's first input is the distorted ("main") video, the second the reference.
-    run = run_ffmpeg(["-lavfi", _filter(scale, threads), "-f", "null", "-"],
+    run = run_ffmpeg(["-lavfi", _filter(scale, threads, subsample), "-f", "null", "-"],
                      [(info, dist), (info, ref)], read_back=[_LOG], timeout=timeout)
     n_dist, n_ref = run.frames_fed
     if n_dist != n_ref:
@@ -125,6 +139,7 @@ def vmaf_frames(
         scores = [(float(f["metrics"]["vmaf"]), float(f["metrics"]["vmaf_neg"])) for f in frames]
     except (ValueError, KeyError, TypeError) as exc:
         raise ToolError(f"libvmaf log: unreadable ({type(exc).__name__}: {exc})") from None
-    if len(scores) != n_ref:
-        raise ToolError(f"libvmaf log: {len(scores)} frames scored, {n_ref} fed")
+    expected = -(-n_ref // subsample)
+    if len(scores) != expected:
+        raise ToolError(f"libvmaf log: {len(scores)} frames scored, {expected} expected of {n_ref} fed")
     return VmafResult(tuple(s for s, _ in scores), tuple(n for _, n in scores), scale)
