@@ -116,17 +116,23 @@ def _flip_bits(rng: random.Random, buf: bytes, n: int) -> bytes:
     return bytes(out)
 
 
-def _payload_op(fn: Callable[[random.Random, bytes], bytes]):
+def _one_segment(edit: Callable[[random.Random, SegmentPrefix, bytes, bytes], bytes]):
+    """An operator that rewrites one random SEGM chunk: ``edit(rng, prefix, head, payload) -> SEGM payload``."""
+
     def op(rng: random.Random, pre: bytes, chunks: list[Chunk], others: list[bytes]) -> bytes:
         segs = _segments(chunks)
         if not segs:
             return join_chunks(pre, chunks)
         i = rng.choice(segs)
-        _, head, payload = _split_segment(chunks[i].payload)
-        chunks[i] = Chunk(b"SEGM", head + fn(rng, payload))
+        chunks[i] = Chunk(b"SEGM", edit(rng, *_split_segment(chunks[i].payload)))
         return join_chunks(pre, chunks)
 
     return op
+
+
+def _payload_op(fn: Callable[[random.Random, bytes], bytes]):
+    """An operator that damages one segment's strategy payload, its prefix kept."""
+    return _one_segment(lambda rng, prefix, head, payload: head + fn(rng, payload))
 
 
 def _payload_flip(rng, payload):
@@ -165,12 +171,8 @@ def _payload_splice(rng, payload):
     return payload[:b] + payload[a:b] + payload[b:] if rng.random() < 0.5 else payload[:a] + payload[b:]
 
 
-def _params_edit(rng: random.Random, pre: bytes, chunks: list[Chunk], others: list[bytes]) -> bytes:
-    segs = _segments(chunks)
-    if not segs:
-        return join_chunks(pre, chunks)
-    i = rng.choice(segs)
-    prefix, _, payload = _split_segment(chunks[i].payload)
+@_one_segment
+def _params_edit(rng: random.Random, prefix: SegmentPrefix, head: bytes, payload: bytes) -> bytes:
     params = dict(prefix.params)
     roll = rng.random()
     if "model" in params and roll < 0.25:
@@ -181,17 +183,12 @@ def _params_edit(rng: random.Random, pre: bytes, chunks: list[Chunk], others: li
         params[rng.choice(sorted(params))] = rng.choice(_EXTREMES)
     else:
         params[rng.choice(("crf", "model", "scale", "gap", "format", "zzz"))] = rng.choice(_EXTREMES)
-    chunks[i] = Chunk(b"SEGM", replace(prefix, params=params).pack() + payload)
-    return join_chunks(pre, chunks)
+    return replace(prefix, params=params).pack() + payload
 
 
-def _segment_field_edit(rng: random.Random, pre: bytes, chunks: list[Chunk], others: list[bytes]) -> bytes:
+@_one_segment
+def _segment_field_edit(rng: random.Random, prefix: SegmentPrefix, head: bytes, payload: bytes) -> bytes:
     """Change a segment's strategy id, frame count or weight hash (with valid CRC and index)."""
-    segs = _segments(chunks)
-    if not segs:
-        return join_chunks(pre, chunks)
-    i = rng.choice(segs)
-    prefix, head, payload = _split_segment(chunks[i].payload)
     roll = rng.random()
     if roll < 0.4:
         head = replace(prefix, strategy_id=rng.choice((1, 2, 3, 16, 17, 18, 4, 200))).pack()
@@ -201,8 +198,7 @@ def _segment_field_edit(rng: random.Random, pre: bytes, chunks: list[Chunk], oth
         head = replace(prefix, weight_hashes=(bytes(first), *prefix.weight_hashes[1:])).pack()
     else:  # one bit anywhere in the prefix, which may leave it unparseable
         head = _flip_bits(rng, head, 1)
-    chunks[i] = Chunk(b"SEGM", head + payload)
-    return join_chunks(pre, chunks)
+    return head + payload
 
 
 def _header_edit(rng: random.Random, pre: bytes, chunks: list[Chunk], others: list[bytes]) -> bytes:
