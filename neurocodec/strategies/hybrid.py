@@ -291,8 +291,8 @@ class Hybrid(LayeredStrategy):
         base = get_strategy(p.base)
         bw, bh = scaled_size(width, height, p.scale)
         bs = StrategySettings(crf=self.stored_crf(params), preset=p.base_preset)
-        out = {"base": base.describe(bs, bw, bh, fps) | base.reproduce(base.describe(bs, bw, bh, fps), bw, bh, fps),
-               "base_size": [bw, bh]}
+        bp = base.describe(bs, bw, bh, fps)
+        out = {"base": bp | base.reproduce(bp, bw, bh, fps), "base_size": [bw, bh]}
         try:
             out["decoder_macs_per_pixel"] = round(self.decoder_macs_per_pixel(params))
         except NeurocodecError:  # a model this machine does not have (or a bad name): nothing to derive
