@@ -11,7 +11,7 @@ from .common import fps_option, overwrite_option, show_progress, size_option
 
 @click.command("bench")
 @click.argument("inputs", nargs=-1, required=True, metavar="CLIP_OR_DIR...")
-@click.option("--codecs", default="x264,x265,av1,auto", show_default=True, help="Comma-separated codecs.")
+@click.option("--codecs", default="x264,x265,av1,auto", show_default=True, help="Comma-separated codecs; NAME@PRESET measures one preset of a strategy (av1@4,av1@6).")
 @click.option("--points", type=int, default=5, show_default=True, help="Rate points per codec (at least 4).")
 @click.option("--frames", type=int, default=64, show_default=True, help="Frames from the start of each clip.")
 @click.option("--anchor", default="x265", show_default=True, help="Codec the BD-rates are computed against.")

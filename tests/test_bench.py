@@ -60,6 +60,16 @@ def test_config_validation():
         BenchConfig(points=3)
     with pytest.raises(SettingsError, match="not benchmarked"):
         BenchConfig(codecs=("x264", "x265"), presets={"av1": "8"})
+    for bad in ("av1@", "@4", "av1@4@5"):
+        with pytest.raises(SettingsError, match="NAME@PRESET"):
+            BenchConfig(codecs=("x265", bad))
+    with pytest.raises(SettingsError, match="given twice"):
+        BenchConfig(codecs=("x265", "av1@4"), presets={"av1@4": "5"})
+
+
+def test_codec_labels_name_a_preset():
+    config = BenchConfig(codecs=("av1@4", "av1", "x265"), anchor="av1@4", presets={"av1": "8"})
+    assert (config.preset("av1@4"), config.preset("av1"), config.preset("x265")) == ("4", "8", "medium")
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +242,16 @@ def test_cli_bench(small_clip, tmp_path):
     assert "bframes=0" in doc["clips"][0]["codecs"]["x264"]["points"][0]["encoder_params"]["options"]["x264-params"]
     bad = CliRunner().invoke(cli, ["bench", str(small_clip), "--points", "2"])
     assert bad.exit_code == 2 and "at least 4" in bad.output
+
+
+def test_cli_bench_one_strategy_at_two_presets(small_clip, tmp_path):
+    res = CliRunner().invoke(cli, ["bench", str(small_clip), "--codecs", "av1@12,av1@8", "--anchor", "av1@12",
+                                   "--points", "4", "--frames", "4", "--json", str(tmp_path / "r.json"), "-q"])
+    assert res.exit_code == 0, res.output
+    codecs = json.loads((tmp_path / "r.json").read_text())["clips"][0]["codecs"]
+    assert [codecs[c]["preset"] for c in ("av1@12", "av1@8")] == ["12", "8"]
+    assert all(p["encoder_params"]["options"]["preset"] == c[-2:].lstrip("@")
+               for c in codecs for p in codecs[c]["points"])
+    assert codecs["av1@8"]["rate_basis"] == "elementary_stream"
+    bad = CliRunner().invoke(cli, ["bench", str(small_clip), "--codecs", "av1@,x265", "--anchor", "x265"])
+    assert bad.exit_code == 2 and "NAME@PRESET" in bad.output

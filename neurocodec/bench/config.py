@@ -7,13 +7,18 @@ from dataclasses import asdict, dataclass, field
 from ..errors import SettingsError
 from ..metrics.vmaf import VMAF_SCALES
 
-__all__ = ["BenchConfig", "DEFAULT_PRESETS", "ANCHOR_CODECS", "parse_presets"]
+__all__ = ["BenchConfig", "DEFAULT_PRESETS", "ANCHOR_CODECS", "parse_presets", "strategy_of"]
 
 #: Anchor presets used unless overridden: x264 medium, x265 medium, SVT-AV1 preset 6.
 DEFAULT_PRESETS = {"x264": "medium", "x265": "medium", "av1": "6"}
 #: Codecs measured as external anchors: their rate is the elementary stream's size
 #: (what ``ffmpeg -c:v ... out.264`` writes), not the .ncv wrapper's.
 ANCHOR_CODECS = ("x264", "x265", "av1")
+
+
+def strategy_of(codec: str) -> str:
+    """The strategy a codec label measures: ``"av1@4"`` -> ``"av1"`` (a label names one preset of it)."""
+    return codec.split("@", 1)[0]
 
 
 def parse_presets(text: str | None) -> dict[str, str]:
@@ -32,7 +37,8 @@ class BenchConfig:
     """What ``neurocodec bench`` measures.
 
     Args:
-        codecs: Codec names: ``x264``, ``x265``, ``av1`` (anchors), ``auto`` or any strategy.
+        codecs: Codec labels: ``x264``, ``x265``, ``av1`` (anchors), ``auto`` or any strategy, each
+            optionally with ``@PRESET`` (``av1@4``) so that one strategy can be measured at several presets.
         points: Rate points per codec (CRF values evenly spread over the strategy's RD range).
         frames: Frames taken from the start of each clip.
         anchor: The codec BD-rates are computed against.
@@ -81,12 +87,22 @@ class BenchConfig:
             raise SettingsError(f"VMAF floor must be 0..100, got {self.vmaf_floor:g}")
         if self.vmaf_scale not in VMAF_SCALES:
             raise SettingsError(f"VMAF scale must be one of {', '.join(VMAF_SCALES)}, got {self.vmaf_scale!r}")
+        for codec in self.codecs:
+            name, at, preset = codec.partition("@")
+            if not name or (at and not preset) or "@" in preset:
+                raise SettingsError(f"codec {codec!r} must look like NAME or NAME@PRESET")
+            if at and codec in self.presets:
+                raise SettingsError(f"{codec}: preset given twice (in the label and in --preset)")
         unknown = set(self.presets) - set(self.codecs)
         if unknown:
             raise SettingsError(f"preset given for codec(s) not benchmarked: {', '.join(sorted(unknown))}")
 
     def preset(self, codec: str) -> str | None:
-        return self.presets.get(codec, DEFAULT_PRESETS.get(codec))
+        """The preset of a codec label: its ``@PRESET``, else the override, else the anchor default."""
+        name, at, preset = codec.partition("@")
+        if at:
+            return preset
+        return self.presets.get(codec, DEFAULT_PRESETS.get(name))
 
     @property
     def mode(self) -> str:

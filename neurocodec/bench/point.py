@@ -21,6 +21,7 @@ from ..io.frame import padded_size
 from ..metrics import compare_frames
 from ..metrics.vmaf import vmaf_frames
 from ..strategies import get_strategy, get_strategy_by_id
+from .config import strategy_of
 from .verify import verify_anchor
 
 __all__ = ["PointJob", "measure_point", "crf_ladder"]
@@ -30,7 +31,7 @@ __all__ = ["PointJob", "measure_point", "crf_ladder"]
 class PointJob:
     clip_y4m: str
     workdir: str
-    codec: str
+    codec: str  # the label in the results: a strategy, or ``strategy@preset`` (``av1@4``)
     crf: float
     preset: str | None
     low_delay: bool
@@ -57,10 +58,10 @@ def crf_ladder(strategy_name: str, points: int) -> list[int]:
 
 def measure_point(job: PointJob) -> dict[str, Any]:
     """Encode, decode and measure one point; returns plain data for the results JSON."""
-    ncv = Path(job.workdir) / f"{job.codec}_crf{job.crf:g}.ncv"
+    ncv = Path(job.workdir) / f"{job.codec.replace('@', '_')}_crf{job.crf:g}.ncv"
     t0 = time.perf_counter()
     report = encode(
-        job.clip_y4m, ncv, strategy=job.codec, crf=job.crf, preset=job.preset,
+        job.clip_y4m, ncv, strategy=strategy_of(job.codec), crf=job.crf, preset=job.preset,
         low_delay=job.low_delay, measure_quality=False, overwrite=True,
     )
     enc_s = time.perf_counter() - t0
