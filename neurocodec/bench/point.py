@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ class PointJob:
     vmaf: bool = False
     vmaf_scale: str = "native"
     verify_anchor: bool = False  # rerun the recorded ffmpeg command (classical points only)
+    strategy: str | None = None  # the strategy measured; None: the one ``codec`` names (``av1@4`` -> ``av1``)
+    options: dict[str, Any] = field(default_factory=dict)  # the strategy's typed options (``--opt``)
 
 
 def crf_ladder(strategy_name: str, points: int) -> list[int]:
@@ -61,8 +63,8 @@ def measure_point(job: PointJob) -> dict[str, Any]:
     ncv = Path(job.workdir) / f"{job.codec.replace('@', '_')}_crf{job.crf:g}.ncv"
     t0 = time.perf_counter()
     report = encode(
-        job.clip_y4m, ncv, strategy=strategy_of(job.codec), crf=job.crf, preset=job.preset,
-        low_delay=job.low_delay, measure_quality=False, overwrite=True,
+        job.clip_y4m, ncv, strategy=job.strategy or strategy_of(job.codec), crf=job.crf, preset=job.preset,
+        opts=job.options or None, low_delay=job.low_delay, measure_quality=False, overwrite=True,
     )
     enc_s = time.perf_counter() - t0
 
