@@ -9,7 +9,7 @@ and packages of one layer must not import each other in a cycle):
 1. ``io``, ``metrics``, ``bitstream``
 2. ``analysis``, ``models`` (and ``weights``, their package data)
 3. ``strategies``
-4. ``agents``, ``training``, ``settings``, ``report``
+4. ``agents``, ``training``, ``settings``, ``report``, ``codec_config``
 5. ``bench``, ``api`` and the package facade (``neurocodec/__init__.py``)
 6. ``experiments``
 7. the CLI (``cli/``, installed as ``neurocodec_cli``)
@@ -36,7 +36,7 @@ LAYERS = {
     "io": 1, "metrics": 1, "bitstream": 1,
     "analysis": 2, "models": 2, "weights": 2,
     "strategies": 3,
-    "agents": 4, "training": 4, "settings": 4, "report": 4,
+    "agents": 4, "training": 4, "settings": 4, "report": 4, "codec_config": 4,
     "bench": 5, "api": 5, "__init__": 5,
     "experiments": 6,
     "cli": 7,
