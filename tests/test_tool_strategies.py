@@ -145,3 +145,26 @@ def test_ivf_bounds_are_checked():
     for bad in (header[:20], header + frame[:-1], header + frame[:10]):
         with pytest.raises(EncoderError, match="IVF"):
             parse_ivf(bad)
+
+
+def test_info_names_the_binary_that_encoded_a_segment(tmp_path):
+    """``info --json`` tells which FFmpeg build produced an aom/vvc segment (version and a hash of its flags)."""
+    import json
+
+    from click.testing import CliRunner
+
+    import neurocodec
+    from neurocodec.io import write_video
+    from neurocodec.io.ffmpeg_tool import tool_info
+    from neurocodec.io.synthetic import pan_zoom_info
+    from neurocodec_cli.main import cli
+
+    src, out = tmp_path / "in.y4m", tmp_path / "out.ncv"
+    write_video(src, pan_zoom_info(64, 48, 3), pan_zoom(64, 48, 3))
+    neurocodec.encode(src, out, strategy="aom", crf=40, preset="8", measure_quality=False)
+    res = CliRunner().invoke(cli, ["info", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    tool = json.loads(res.output)["segments"][0]["params"]["tool"]
+    info = tool_info()
+    assert tool["ffmpeg"] == info["version"] and tool["package"] == info["package"]
+    assert len(tool["configuration_sha256"]) == 16

@@ -16,6 +16,7 @@ VVenC gave identical bytes with 1, 2 and 4 threads and is pinned to 4.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import struct
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ import av
 import numpy as np
 
 from ..errors import EncoderError, NcvFormatError, SettingsError, ToolError
-from ..io.ffmpeg_tool import ffmpeg_exe, run_ffmpeg
+from ..io.ffmpeg_tool import ffmpeg_exe, run_ffmpeg, tool_info
 from ..io.frame import Frame, VideoInfo
 from .base import StrategySettings
 from .classical import ClassicalStrategy, _num
@@ -89,6 +90,19 @@ class ToolStrategy(ClassicalStrategy):
         except ToolError as exc:
             raise type(exc)(f"{self.name}: {exc}") from None
         return opts
+
+    def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
+        """Also records which FFmpeg build encoded the segment (``info --json`` shows it).
+
+        The build flags are long, so the segment keeps their SHA-256; ``bench --json``
+        records the flags themselves (``ffmpeg_tool``).
+        """
+        params = super().describe(settings, width, height, fps)
+        info = tool_info()
+        flags = " ".join(info["configuration"]).encode()
+        params["tool"] = {"package": info["package"], "ffmpeg": info["version"],
+                          "configuration_sha256": hashlib.sha256(flags).hexdigest()[:16]}
+        return params
 
     def _crf(self, settings: StrategySettings) -> str:
         crf = settings.crf if settings.crf is not None else self.default_crf
