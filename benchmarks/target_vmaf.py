@@ -11,7 +11,7 @@ project's Lanczos filter). Three encodes use the same detected scenes:
 - the reference, what ab-av1's ``crf-search`` would pick for the whole clip: one
   SVT-AV1 preset 6 CRF for every scene, the largest (fewest bits) whose VMAF,
   pooled per scene, meets the target on every scene. It is found by bisection
-  over CRF 1..63 (VMAF falls as CRF rises) and checked at CRF+1.
+  over CRF 1..63 (VMAF falls as CRF rises); the next CRF up was measured to miss it.
 
 Every scene's VMAF is measured here on every frame of its decode, scene by
 scene (libvmaf at native size, the pooling of ``--pool``), for all three encodes.
