@@ -243,7 +243,7 @@ class EncodeOptions:
         return DEFAULT_QUALITY
 
     def strategy_settings(self) -> StrategySettings:
-        """The strategies' knobs; with ``auto``, ``crf`` and ``preset`` are the encoder's, not a strategy's."""
+        """The strategies' knobs; with ``auto``, ``crf``, ``preset`` and ``opts`` are the encoder's, not a strategy's."""
         return StrategySettings(
             crf=None if self.auto else self.crf,
             preset=None if self.auto else self.preset,
@@ -252,7 +252,7 @@ class EncodeOptions:
             low_delay=self.low_delay,
             model=self.intra_model,
             device=self.device,
-            options=self.opts or {},
+            options={} if self.auto else self.opts or {},
         )
 
     def to_dict(self) -> dict:
