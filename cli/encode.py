@@ -16,7 +16,7 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
                    "With --config: must be the file's.")
 @click.option("--config", "config", type=click.Path(dir_okay=False), metavar="FILE.toml",
               help="A codec configuration (neurocodec.config/1: strategy, preset, options), e.g. one "
-                   "'experiments export' wrote; --strategy, --preset and --opt given here win over it.")
+                   "'experiments export' wrote; --preset and --opt given here win over it.")
 @click.option("--crf", type=float, help="Constant-quality factor (x264/x265: 0-51, av1: 0-63; with auto: as --quality).")
 @click.option("--quality", type=float, help="Quality knob on an x265-CRF-like scale (default 28): one RD slope for all scenes.")
 @click.option("--bitrate", metavar="RATE", help="Target bitrate for the whole video, e.g. 800k or 1.5M (shared by equal slope).")
