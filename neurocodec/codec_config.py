@@ -224,7 +224,7 @@ def merge_config(config: CodecConfig, where: str, *, strategy: str | None = None
     return config.strategy, config.preset if preset is None else str(preset), merged
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def auto_preset(effort: str) -> CodecConfig:
     """The shipped configuration of an ``auto`` search effort (``neurocodec/presets/auto_EFFORT.toml``).
 
