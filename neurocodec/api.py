@@ -19,7 +19,7 @@ from .io.readers import open_source
 from .metrics.quality import VideoQuality, compare_frames
 from .metrics.vmaf import VmafResult, vmaf_frames
 from .report import EncodeReport
-from .settings import EncodeOptions
+from .settings import AUTO_STRATEGY, EncodeOptions
 
 __all__ = ["compare", "compare_vmaf", "decode", "encode", "info", "open"]
 
@@ -116,7 +116,7 @@ def encode(
     for out in (dst, options.get("write_scenes")):
         check_not_input(out, src, options.get("scenes_file"), file, inside=True)
     opts = EncodeOptions(
-        strategy="auto" if strategy is None else strategy,
+        strategy=AUTO_STRATEGY if strategy is None else strategy,
         crf=crf,
         bitrate=bitrate,
         target_psnr=target_psnr,
