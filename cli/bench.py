@@ -16,6 +16,9 @@ from .common import fps_option, overwrite_option, show_progress, size_option
 @click.option("--frames", type=int, default=64, show_default=True, help="Frames from the start of each clip.")
 @click.option("--anchor", default="x265", show_default=True, help="Codec the BD-rates are computed against.")
 @click.option("--preset", "presets", metavar="CODEC=P,...", help="Preset overrides (defaults: x264 medium, x265 medium, av1 6).")
+@click.option("--config", "configs", multiple=True, metavar="CODEC=FILE.toml",
+              help="Measure codec label CODEC (one of --codecs, any name) with a configuration file's strategy, "
+                   "preset and options (repeatable); recorded in the results JSON.")
 @click.option("--low-delay", is_flag=True, help="Low-delay configuration: no B-frames for every codec.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Rate points measured in parallel (timings then share the CPU).")
 @click.option("--json", "json_path", type=click.Path(), help="Write the results JSON here.")
@@ -35,7 +38,7 @@ from .common import fps_option, overwrite_option, show_progress, size_option
 @fps_option
 @overwrite_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final tables.")
-def command(inputs, codecs, points, frames, anchor, presets, low_delay, workers, json_path, plot_path, metric,
+def command(inputs, codecs, points, frames, anchor, presets, configs, low_delay, workers, json_path, plot_path, metric,
             with_vmaf, vmaf_floor, vmaf_scale, verify_anchors, compressai_dir, size, fps, overwrite, quiet):
     """Measure codecs on clips: rate points, PSNR/SSIM (VMAF with --vmaf), speed, memory, BD-rate against an anchor.
 
@@ -45,7 +48,7 @@ def command(inputs, codecs, points, frames, anchor, presets, low_delay, workers,
     """
     from neurocodec.bench import BenchConfig, format_tables, plot_rd, run_bench, write_compressai, write_json
     from neurocodec.bench.clipset import expand_inputs
-    from neurocodec.bench.config import parse_presets
+    from neurocodec.bench.config import parse_configs, parse_presets
     from neurocodec.errors import SettingsError
     from neurocodec.io.atomic import check_not_input, check_writable
 
@@ -53,13 +56,13 @@ def command(inputs, codecs, points, frames, anchor, presets, low_delay, workers,
         raise SettingsError("--metric vmaf needs --vmaf")
     outputs = (json_path, plot_path, compressai_dir)
     for out in outputs:
-        check_not_input(out, *inputs)
+        check_not_input(out, *inputs, *(c.partition("=")[2].strip() or None for c in configs))
     for out in (json_path, plot_path):
         if out:
             check_writable(out, overwrite)
     config = BenchConfig(
         codecs=tuple(c.strip() for c in codecs.split(",") if c.strip()), points=points, frames=frames,
-        anchor=anchor, presets=parse_presets(presets), low_delay=low_delay, workers=workers,
+        anchor=anchor, presets=parse_presets(presets), configs=parse_configs(configs), low_delay=low_delay, workers=workers,
         vmaf=with_vmaf, vmaf_floor=vmaf_floor, vmaf_scale=vmaf_scale, verify_anchors=verify_anchors,
     )
     from neurocodec._progress import StderrProgress

@@ -11,8 +11,12 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @click.command("encode")
 @click.argument("input", type=click.Path(dir_okay=True))
 @click.argument("output", type=click.Path())
-@click.option("-s", "--strategy", default="auto", show_default=True,
-              help="auto (per scene: best measured candidate), x264, x265, av1, ...")
+@click.option("-s", "--strategy",
+              help="auto (per scene: best measured candidate; the default), x264, x265, av1, ... "
+                   "With --config: must be the file's.")
+@click.option("--config", "config", type=click.Path(dir_okay=False), metavar="FILE.toml",
+              help="A codec configuration (neurocodec.config/1: strategy, preset, options), e.g. one "
+                   "'experiments export' wrote; --preset and --opt given here win over it.")
 @click.option("--crf", type=float, help="Constant-quality factor (x264/x265: 0-51, av1: 0-63; with auto: as --quality).")
 @click.option("--quality", type=float, help="Quality knob on an x265-CRF-like scale (default 28): one RD slope for all scenes.")
 @click.option("--bitrate", metavar="RATE", help="Target bitrate for the whole video, e.g. 800k or 1.5M (shared by equal slope).")
@@ -25,7 +29,8 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
               help="How --target-vmaf pools per-frame scores (default mean; p5: 5th percentile).")
 @click.option("--preset", help="auto: fast|medium|slow search effort; else the encoder preset (x26x: ultrafast..veryslow, av1: -1..13).")
 @click.option("--opt", "opt", multiple=True, metavar="KEY=VALUE",
-              help="A strategy option (repeatable); 'neurocodec strategies NAME' lists them.")
+              help="A strategy option (repeatable; with --config merged over the file's, key by key); "
+                   "'neurocodec strategies NAME' lists them (auto's too).")
 @click.option("--keyint", type=int, help="Maximum keyframe interval in frames.")
 @click.option("--threads", type=int, help="Encoder threads (default keeps bytes machine-independent).")
 @click.option("--low-delay", is_flag=True, help="No B-frames / frame reordering.")
@@ -49,7 +54,7 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @overwrite_option
 @quiet_option
 @progress_option
-def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_ssim, target_vmaf, vmaf_pool, preset, opt, keyint, threads, low_delay,
+def command(input, output, strategy, config, crf, quality, bitrate, target_psnr, target_ssim, target_vmaf, vmaf_pool, preset, opt, keyint, threads, low_delay,
             workers, device, intra_model, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
             no_quality, stats_json, force, strict, size, fps, overwrite, quiet, progress):
     """Encode INPUT (video file, image folder or raw .yuv) to OUTPUT (.ncv)."""
@@ -61,10 +66,10 @@ def command(input, output, strategy, crf, quality, bitrate, target_psnr, target_
     if not output.lower().endswith(".ncv") and not force:
         raise SettingsError(f"{output}: an encode writes a .ncv file; name it *.ncv (or keep this name with --force)")
     if stats_json:
-        check_not_input(stats_json, input, scenes_file, inside=True)
+        check_not_input(stats_json, input, scenes_file, config, inside=True)
         check_writable(stats_json, overwrite)
     report = neurocodec.encode(
-        input, output, strategy=strategy, crf=crf, bitrate=bitrate, target_psnr=target_psnr,
+        input, output, strategy=strategy, config=config, crf=crf, bitrate=bitrate, target_psnr=target_psnr,
         target_ssim=target_ssim, target_vmaf=target_vmaf, vmaf_pool=vmaf_pool, preset=preset, device=device, workers=workers,
         progress=show_progress(quiet, progress), overwrite=overwrite, size=size, fps=fps, keyint=keyint,
         threads=threads, low_delay=low_delay, segment_frames=segment_frames, measure_quality=not no_quality,

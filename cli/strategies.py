@@ -9,16 +9,24 @@ import click
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (stable keys).")
 def command(name, as_json):
-    """List the installed strategies (or one, NAME) with their ids, options and auto candidacy."""
+    """List the installed strategies (or one, NAME) with their ids, options and auto candidacy; then auto's own options."""
     from neurocodec.strategies import available_strategies, get_strategy
 
-    rows = [_row(get_strategy(n)) for n in ([name] if name else available_strategies())]
+    names = [name] if name else [*available_strategies(), "auto"]
+    rows = [_auto_row() if n == "auto" else _row(get_strategy(n)) for n in names]
     if as_json:
         from neurocodec.strict_json import dumps
 
         click.echo(dumps(rows if name is None else rows[0], indent=2))
         return
     for row in rows:
+        if row["name"] == "auto":
+            click.echo("auto: per scene, the best measured candidate; --preset fast|medium|slow picks the "
+                       "shipped values (neurocodec/presets/auto_EFFORT.toml) that --opt overrides")
+            for o in row["options"]:
+                per = ", ".join(f"{e} {v}" for e, v in o["efforts"].items())
+                click.echo(f"  --opt {o['key']}=<{o['type']}>  {o['allowed']}; {per}. {o['help']}")
+            continue
         auto = row["auto"]
         where = "every scene class" if auto and auto["scene_classes"] is None else \
             ", ".join(auto["scene_classes"]) if auto else ""
@@ -28,6 +36,24 @@ def command(name, as_json):
         for o in row["options"]:
             default = "encoder's own" if o["default"] is None else o["default"]
             click.echo(f"  --opt {o['key']}=<{o['type']}>  {o['allowed']}, default {default}. {o['help']}")
+
+
+def _auto_row() -> dict:
+    """auto's own options, with each effort's shipped value."""
+    from neurocodec.codec_config import auto_preset
+    from neurocodec.settings import AUTO_SPEEDS, AutoOptions
+    from neurocodec.strategies.options import option_specs
+
+    presets = {e: auto_preset(e).options for e in AUTO_SPEEDS}
+    return {
+        "name": "auto",
+        "id": None,
+        "crf_range": None,
+        "options": [{"key": s.key, "type": s.type.__name__, "default": s.default, "allowed": s.allowed(),
+                     "help": s.help, "efforts": {e: p[s.key] for e, p in presets.items()}}
+                    for s in option_specs(AutoOptions)],
+        "auto": None,
+    }
 
 
 def _row(strategy) -> dict:

@@ -12,13 +12,14 @@ from typing import Any
 from ._progress import StderrProgress
 from .agents.decoder import DecodeReport, DecodingAgent, describe
 from .agents.encoder import EncodingAgent
+from .codec_config import CodecConfig, check_config, load_config, merge_config
 from .errors import InputError, NeurocodecError
 from .io.atomic import check_not_input
 from .io.readers import open_source
 from .metrics.quality import VideoQuality, compare_frames
 from .metrics.vmaf import VmafResult, vmaf_frames
 from .report import EncodeReport
-from .settings import EncodeOptions
+from .settings import AUTO_STRATEGY, EncodeOptions
 
 __all__ = ["compare", "compare_vmaf", "decode", "encode", "info", "open"]
 
@@ -35,7 +36,8 @@ def encode(
     src: str | os.PathLike,
     dst: str | os.PathLike,
     *,
-    strategy: str = "auto",
+    strategy: str | None = None,
+    config: str | os.PathLike | CodecConfig | None = None,
     crf: float | None = None,
     bitrate: int | str | None = None,
     target_psnr: float | None = None,
@@ -60,7 +62,14 @@ def encode(
             (then ``size`` and ``fps`` are required).
         dst: Output ``.ncv`` path, written atomically.
         strategy: ``"auto"`` (per scene: the candidate strategy and CRF with the best
-            measured rate-distortion) or a strategy name (``x264``, ``x265``, ``av1``, ...).
+            measured rate-distortion) or a strategy name (``x264``, ``x265``, ``av1``, ...);
+            None: ``config``'s, else ``"auto"``.
+        config: A configuration file (``neurocodec.config/1`` TOML, see
+            :mod:`neurocodec.codec_config`) or a :class:`~neurocodec.codec_config.CodecConfig`:
+            its strategy, preset and options, read and checked before any input. What is given
+            here wins: ``preset`` replaces its preset, ``opts`` are merged over its options key
+            by key, and a different ``strategy`` is an error. The report records it
+            (``options["config"]``: file, strategy, preset, options, provenance).
         crf: Constant-quality factor (strategy's scale; with ``auto`` the quality knob).
         bitrate: Target bits per second for the whole video (``1500000`` or ``"1.5M"``),
             shared across scenes by equal rate-distortion slope.
@@ -72,8 +81,9 @@ def encode(
         vmaf_pool: How ``target_vmaf`` pools per-frame scores: ``mean`` (default), ``harmonic``
             or ``p5`` (5th percentile); only with ``target_vmaf``.
         preset: Encoder speed preset; with ``auto`` the search effort (fast, medium, slow).
-        opts: The named strategy's own options, ``{"key": value}`` (e.g. ``{"scale": 0.5}`` for
-            ``hybrid``, ``{"tune": 0}`` for ``av1``); listed by ``neurocodec strategies NAME``.
+        opts: The strategy's own options, ``{"key": value}`` (e.g. ``{"scale": 0.5}`` for
+            ``hybrid``, ``{"tune": 0}`` for ``av1``, ``{"probe-window": 32}`` for ``auto``);
+            listed by ``neurocodec strategies NAME``.
         device: ``auto``/``cpu``/``cuda`` for neural strategies.
         workers: Segments encoded in parallel processes (bytes do not change).
         progress: True for a stderr progress line, or a callback ``(done, total)`` called as
@@ -92,11 +102,21 @@ def encode(
 
     Raises:
         OutputIsInputError: ``dst`` (or ``write_scenes``) is an input, or lies in the input folder.
+        SettingsError: ``config`` cannot be read, is invalid, or is for another strategy than ``strategy``.
     """
+    used = file = None
+    if config is not None:
+        file = None if isinstance(config, CodecConfig) else str(config)
+        cfg = config if file is None else load_config(file)
+        if file is None:
+            check_config(cfg)
+        strategy, preset, opts = merge_config(cfg, file or "configuration", strategy=strategy, preset=preset, options=opts)
+        used = {"file": file, "strategy": cfg.strategy, "preset": cfg.preset, "options": dict(cfg.options),
+                "provenance": dict(cfg.provenance)}
     for out in (dst, options.get("write_scenes")):
-        check_not_input(out, src, options.get("scenes_file"), inside=True)
+        check_not_input(out, src, options.get("scenes_file"), file, inside=True)
     opts = EncodeOptions(
-        strategy=strategy,
+        strategy=AUTO_STRATEGY if strategy is None else strategy,
         crf=crf,
         bitrate=bitrate,
         target_psnr=target_psnr,
@@ -113,10 +133,12 @@ def encode(
     source = open_source(src, size=size, fps=fps, strict=strict)
     bar = _progress(progress, "encode")
     try:
-        return agent.encode(source, dst, overwrite=overwrite, progress=bar)
+        report = agent.encode(source, dst, overwrite=overwrite, progress=bar)
     finally:
         if hasattr(bar, "close"):
             bar.close()
+    report.options["config"] = used  # which configuration produced the file (not in the bitstream)
+    return report
 
 
 def decode(

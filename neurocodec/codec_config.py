@@ -18,27 +18,37 @@ CODEC=FILE.toml`` read one. The format (``schema = "neurocodec.config/1"``)::
 
 A file is untrusted input: it is read only up to :data:`MAX_BYTES`, must be
 strict TOML with no other keys, and names no files; the options are checked
-against the strategy's own option table when the file is loaded, so a wrong
+against the strategy's own option table (``auto``'s:
+:class:`~neurocodec.settings.AutoOptions`) when the file is loaded, so a wrong
 key fails before any video is read. Provenance values are kept as data
 (text, numbers, booleans, lists and one level of tables) and never acted on.
+
+The package ships one such file per ``auto`` search effort,
+``neurocodec/presets/auto_EFFORT.toml`` (:func:`auto_preset`): every
+:class:`~neurocodec.settings.AutoOptions` value that effort uses.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .errors import SettingsError
+from .settings import AUTO_STRATEGY, AutoOptions
 from .strategies import available_strategies, get_strategy
 from .strategies.base import AUTO_EFFORTS, StrategySettings
+from .strategies.options import build_options, option_specs
 
-__all__ = ["CodecConfig", "SCHEMA", "MAX_BYTES", "load_config", "parse_config", "check_config", "dump_config"]
+__all__ = ["CodecConfig", "SCHEMA", "MAX_BYTES", "load_config", "parse_config", "check_config", "dump_config",
+           "auto_preset", "merge_config"]
 
 SCHEMA = "neurocodec.config/1"
 #: Largest configuration file read (bytes): a real one is well under 4 KiB.
@@ -125,11 +135,13 @@ def check_config(config: CodecConfig, where: str = "configuration") -> None:
     Raises:
         SettingsError: One line naming ``where``.
     """
-    if config.strategy == "auto":
+    if config.strategy == AUTO_STRATEGY:
         if config.preset is not None and config.preset not in AUTO_EFFORTS:
             raise SettingsError(f"{where}: auto's preset must be one of {', '.join(AUTO_EFFORTS)}, got {config.preset!r}")
-        if config.options:
-            raise SettingsError(f"{where}: auto takes no options here (got {', '.join(sorted(config.options))})")
+        try:
+            build_options(AutoOptions, AUTO_STRATEGY, config.options)
+        except SettingsError as exc:
+            raise SettingsError(f"{where}: {exc}") from None
         return
     if config.strategy not in available_strategies():
         raise SettingsError(f"{where}: unknown strategy {config.strategy!r} "
@@ -191,3 +203,42 @@ def dump_config(config: CodecConfig) -> str:
         if table:
             lines += ["", f"[{name}]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
+
+
+def merge_config(config: CodecConfig, where: str, *, strategy: str | None = None, preset: str | None = None,
+                 options: Mapping[str, Any] | None = None) -> tuple[str, str | None, dict[str, Any]]:
+    """``(strategy, preset, options)`` of ``config`` with what was given explicitly winning.
+
+    ``preset`` replaces the file's; ``options`` are merged over the file's key by key (``_``
+    and ``-`` name the same key). A ``strategy`` other than the file's is an error: the file's
+    options belong to its strategy.
+
+    Raises:
+        SettingsError: The strategies disagree (one line naming ``where``).
+    """
+    if strategy is not None and strategy != config.strategy:
+        raise SettingsError(f"{where}: the configuration is for strategy {config.strategy!r}, "
+                            f"but strategy {strategy!r} was given")
+    merged = {str(k).replace("_", "-"): v for k, v in config.options.items()}
+    merged.update({str(k).replace("_", "-"): v for k, v in (options or {}).items()})
+    return config.strategy, config.preset if preset is None else str(preset), merged
+
+
+@functools.cache
+def auto_preset(effort: str) -> CodecConfig:
+    """The shipped configuration of an ``auto`` search effort (``neurocodec/presets/auto_EFFORT.toml``).
+
+    Raises:
+        SettingsError: Not an effort, or the shipped file is not a complete ``auto`` configuration.
+    """
+    if effort not in AUTO_EFFORTS:
+        raise SettingsError(f"auto's effort must be one of {', '.join(AUTO_EFFORTS)}, got {effort!r}")
+    where = f"neurocodec/presets/auto_{effort}.toml"
+    text = resources.files("neurocodec").joinpath("presets", f"auto_{effort}.toml").read_text(encoding="utf-8")
+    config = parse_config(text, where)
+    # A shipped effort states every value it uses: the defaults are one effort's, not all three's.
+    missing = [s.key for s in option_specs(AutoOptions) if s.key not in config.options]
+    if config.strategy != AUTO_STRATEGY or config.preset != effort or missing:
+        raise SettingsError(f"{where}: not the complete auto configuration of effort {effort!r}"
+                            + (f" (missing {', '.join(missing)})" if missing else ""))
+    return config

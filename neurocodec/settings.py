@@ -2,8 +2,9 @@
 
 :class:`EncodeOptions` is the one settings object from the API to the
 strategies: the strategies' share of it is derived in one place
-(:meth:`EncodeOptions.strategy_settings`), as is the meaning ``crf`` and
-``preset`` take with ``strategy="auto"`` (the quality knob and the search effort).
+(:meth:`EncodeOptions.strategy_settings`), as is the meaning ``crf``,
+``preset`` and ``opts`` take with ``strategy="auto"`` (the quality knob, the
+search effort, and :class:`AutoOptions`: auto's own typed constants).
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .analysis.shot_tuning import ShotTuning
 from .errors import SettingsError, ToolMissingError
 from .io.ffmpeg_tool import ffmpeg_exe
 from .metrics.vmaf import VMAF_POOLS
 from .strategies.base import AUTO_EFFORTS, StrategySettings
+from .strategies.options import build_options, option
 
-__all__ = ["EncodeOptions", "parse_bitrate", "DEVICES", "AUTO_STRATEGY", "AUTO_SPEEDS", "QUALITY_RANGE",
-           "DEFAULT_QUALITY"]
+__all__ = ["EncodeOptions", "AutoOptions", "parse_bitrate", "DEVICES", "AUTO_STRATEGY", "AUTO_SPEEDS",
+           "QUALITY_RANGE", "DEFAULT_QUALITY"]
 
 DEVICES = ("auto", "cpu", "cuda")
 #: The strategy name that lets the encoder choose per scene.
@@ -49,6 +52,50 @@ def parse_bitrate(value: int | float | str | None) -> int | None:
 
 
 @dataclass(frozen=True)
+class AutoOptions:
+    """``auto``'s decision constants, typed options like a strategy's (``--opt KEY=VALUE`` with ``auto``).
+
+    Each search effort (``--preset fast|medium|slow``) ships its values as a
+    configuration file, ``neurocodec/presets/auto_EFFORT.toml``
+    (:func:`neurocodec.codec_config.auto_preset`); options given with the
+    encode override them key by key. The defaults here are the ``medium``
+    effort's values, and what a named strategy's CRF search (``--quality``,
+    ``--bitrate``, quality targets) uses.
+
+    Attributes:
+        candidates: Candidate strategies tried per scene, best-ranked for the scene's class first
+            (each with the encoder presets it declares for the effort); 99: all of them.
+        probe_window: Frames of a scene's trial window (a contiguous run from its middle).
+        probe_points: CRFs each candidate is trial-encoded at, spread about the quality knob.
+        lambda_scale: Multiplies the Lagrange multiplier of the quality knob (1: the calibrated
+            relation of :mod:`neurocodec.agents.rd`; above 1 favours fewer bits). A ``--bitrate``
+            encode finds its multiplier from the budget instead, and quality targets use none.
+        cut_threshold: Scene detection: floor of the motion-compensated cut score, 8-bit levels
+            (:class:`~neurocodec.analysis.shot_tuning.ShotTuning`, which documents the measurements).
+        cut_ratio: Scene detection: the cut score over its local level for a cut.
+        scdet_threshold: Scene detection: FFmpeg scdet's threshold, percent of full scale.
+    """
+
+    candidates: int = option(2, int, "Candidate strategies tried per scene, best-ranked first (99: all).",
+                             range=(1, 99))
+    probe_window: int = option(24, int, "Frames of each scene's trial window (from its middle).", range=(1, 300))
+    probe_points: int = option(3, int, "CRFs each candidate is trial-encoded at.", range=(1, 8))
+    lambda_scale: float = option(1.0, float, "Multiplies the quality knob's Lagrange multiplier (1: as calibrated).",
+                                 range=(0, 100), low_open=True)
+    cut_threshold: float = option(12.0, float, "Scene detection: floor of the cut score, 8-bit levels.",
+                                  range=(0, 255))
+    cut_ratio: float = option(2.5, float, "Scene detection: cut score over its local level for a cut.",
+                              range=(1, 100))
+    scdet_threshold: float = option(10.0, float, "Scene detection: FFmpeg scdet threshold, percent.",
+                                    range=(0, 100))
+
+    def shot_tuning(self) -> ShotTuning:
+        """The shot detector's thresholds with these scene-detection values (the rest at their defaults)."""
+        return ShotTuning(cut_threshold=self.cut_threshold, cut_ratio=self.cut_ratio,
+                          scdet_threshold=self.scdet_threshold)
+
+
+@dataclass(frozen=True)
 class EncodeOptions:
     """Everything that decides the bytes of an encode (plus how many workers run it).
 
@@ -73,7 +120,8 @@ class EncodeOptions:
         intra_model: Learned intra model for neural strategies: a shipped name
             (``intra_yuv420``, the default) or a weights file.
         opts: The named strategy's own options, ``key -> value`` (``neurocodec strategies NAME``
-            lists them); checked by the strategy when the encoder starts.
+            lists them), checked by the strategy when the encoder starts; with ``auto``,
+            :class:`AutoOptions` over the effort's shipped values, checked here.
         workers: Segments encoded in parallel processes; never changes the bytes.
         segment_frames: Fixed-length segments instead of detected scenes.
         min_scene_frames, max_scene_frames: Scene length limits (defaults: 0.4 s, and
@@ -117,8 +165,8 @@ class EncodeOptions:
         if self.opts is not None:
             if not isinstance(self.opts, Mapping):
                 raise SettingsError(f"opts must be a mapping of option names to values, got {self.opts!r}")
-            if self.opts and self.strategy == "auto":
-                raise SettingsError("strategy options (--opt) need a named strategy; auto chooses per scene")
+            if self.strategy == AUTO_STRATEGY:
+                build_options(AutoOptions, AUTO_STRATEGY, self.opts)  # keys and values, before any input is read
             object.__setattr__(self, "opts", dict(self.opts))
         modes = [self.crf is not None or self.quality is not None, self.bitrate is not None, self.targets_given]
         if sum(modes) > 1 or (self.crf is not None and self.quality is not None):
@@ -195,7 +243,7 @@ class EncodeOptions:
         return DEFAULT_QUALITY
 
     def strategy_settings(self) -> StrategySettings:
-        """The strategies' knobs; with ``auto``, ``crf`` and ``preset`` are the encoder's, not a strategy's."""
+        """The strategies' knobs; with ``auto``, ``crf``, ``preset`` and ``opts`` are the encoder's, not a strategy's."""
         return StrategySettings(
             crf=None if self.auto else self.crf,
             preset=None if self.auto else self.preset,
@@ -204,7 +252,7 @@ class EncodeOptions:
             low_delay=self.low_delay,
             model=self.intra_model,
             device=self.device,
-            options=self.opts or {},
+            options={} if self.auto else self.opts or {},
         )
 
     def to_dict(self) -> dict:

@@ -41,6 +41,8 @@ def test_round_trip_keeps_every_field(tmp_path):
     ('schema = "neurocodec.config/1"\nstrategy = "av1"\n[options]\nno-such = 1', "no-such"),
     ('schema = "neurocodec.config/1"\nstrategy = "av1"\npreset = "fastest"', "fastest"),
     ('schema = "neurocodec.config/1"\nstrategy = "auto"\npreset = "ludicrous"', "auto's preset"),
+    ('schema = "neurocodec.config/1"\nstrategy = "auto"\n[options]\nprobe-window = 0', r"probe-window=0 .* 1\.\.300"),
+    ('schema = "neurocodec.config/1"\nstrategy = "auto"\n[options]\nqm-min = 4', "auto: unknown option 'qm-min'"),
     ('schema = "neurocodec.config/1"\nstrategy = "av1"\n[options]\nqm-min = [1]', "options.qm-min"),
     ('schema = "neurocodec.config/1"\nstrategy = "av1"\n[provenance]\nx = nan', "finite"),
     ("strategy = [", "not valid TOML"),
@@ -64,3 +66,10 @@ def test_hostile_files_are_refused_before_parsing(tmp_path):
         load_config(binary)
     with pytest.raises(SettingsError, match="cannot read"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_auto_takes_its_typed_options():
+    config = parse_config('schema = "neurocodec.config/1"\nstrategy = "auto"\npreset = "slow"\n'
+                          '[options]\nprobe-window = 32\nlambda-scale = 1.25\ncut-threshold = 20')
+    assert config.options == {"probe-window": 32, "lambda-scale": 1.25, "cut-threshold": 20}
+    assert parse_config(config.to_toml()) == config

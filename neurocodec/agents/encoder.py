@@ -37,6 +37,7 @@ from ..io.atomic import check_writable
 from ..io.readers import VideoSource, open_source
 from ..report import EncodeReport
 from ..settings import AUTO_STRATEGY, EncodeOptions
+from ..strategies.options import option_specs
 from .allocation import Allocation, RateMode, allocate_bitrate, probe_center
 from .assembly import Parts, assemble, part_meta
 from .executor import Task, make_executor, run_tasks
@@ -118,7 +119,8 @@ class EncodingAgent:
             fps=f"{info.fps.numerator}/{info.fps.denominator}", frames=total, bytes=out.bytes,
             duration_s=duration, bitrate_kbps=out.bytes * 8 / duration / 1000,
             encode_seconds=round(time.perf_counter() - t0, 3),
-            options=o.to_dict() | {"mode": self.mode.value, "speed": self.planner.speed if o.auto else None},
+            options=o.to_dict() | {"mode": self.mode.value, "speed": self.planner.speed if o.auto else None,
+                                   "auto_options": self._auto_options()},
             segments=out.segments,
             quality=out.quality,
             allocation=alloc.to_dict() if alloc else None,
@@ -131,10 +133,16 @@ class EncodingAgent:
             "source": os.path.abspath(source.path),
             "source_size": st.st_size if st else None,
             "source_mtime_ns": st.st_mtime_ns if st else None,
-            "options": self.options.to_dict() | {"workers": None, "resume": None, "write_scenes": None},
+            "options": self.options.to_dict() | {"workers": None, "resume": None, "write_scenes": None,
+                                                 "auto_options": self._auto_options()},
             "scenes": [s.to_dict() for s in scenes],
             "neurocodec": __version__,
         }
+
+    def _auto_options(self) -> dict[str, Any] | None:
+        """auto's constants as used (the effort's shipped values with the options given), by key."""
+        a = self.planner.auto
+        return {s.key: getattr(a, s.field) for s in option_specs(type(a))} if self.options.auto else None
 
     def _allocate(self, source: VideoSource, scenes: list[Scene], progress) -> Allocation:
         """Target bitrate: probe every scene, then one lambda for all (equal slope)."""

@@ -3,8 +3,11 @@
 Scenes come from one analysis pass (:mod:`neurocodec.analysis`), a scenes
 file, or fixed-length segments, within length limits that follow from the
 frame rate and the memory one scene may hold. With ``auto`` the scene class
-ranks the strategies that may code it; the search effort bounds how many are
-tried, how long the trial window is and how many CRFs each gets.
+ranks the strategies that may code it; auto's constants
+(:class:`~neurocodec.settings.AutoOptions`: the search effort's shipped values,
+then the options given) bound how many are tried, how long the trial window is
+and how many CRFs each gets, scale the Lagrange multiplier and set the scene
+detector's cut thresholds.
 """
 
 from __future__ import annotations
@@ -14,20 +17,29 @@ from fractions import Fraction
 
 from ..analysis.pipeline import AnalysisConfig, analyze
 from ..analysis.scenes import Scene, load_scenes
+from ..codec_config import auto_preset
 from ..errors import SettingsError
 from ..io.frame import Frame, VideoInfo, frame_nbytes
 from ..io.readers import VideoSource
 from ..models.names import check_model_name
-from ..settings import EncodeOptions
+from ..settings import AUTO_STRATEGY, AutoOptions, EncodeOptions
 from ..strategies.base import available_strategies, get_strategy
+from ..strategies.options import build_options
 from .allocation import RateMode
 from .rd import Candidate, Decision, lambda_for_quality
 from .scene import SceneJob
 
-__all__ = ["ScenePlanner", "SEARCH", "scene_limits", "scene_frames"]
+__all__ = ["ScenePlanner", "auto_options", "scene_limits", "scene_frames"]
 
-#: ``auto``'s search effort per speed preset: candidates per scene, probe window (frames), CRFs per candidate.
-SEARCH = {"fast": (1, 12, 2), "medium": (2, 24, 3), "slow": (99, 48, 4)}
+
+def auto_options(options: EncodeOptions) -> AutoOptions:
+    """auto's constants for an encode: the effort's shipped values, then ``options.opts`` key by key.
+
+    A named strategy's CRF search uses the defaults (its ``opts`` are the strategy's own).
+    """
+    if not options.auto:
+        return AutoOptions()
+    return build_options(AutoOptions, AUTO_STRATEGY, auto_preset(options.search_effort).options, options.opts or {})
 
 
 def scene_limits(options: EncodeOptions, info: VideoInfo) -> tuple[int, int]:
@@ -61,6 +73,7 @@ class ScenePlanner:
     def __init__(self, options: EncodeOptions):
         self.options = o = options
         self.speed = o.search_effort
+        self.auto = auto_options(o)
         self.strategy = None if o.auto else get_strategy(o.strategy)
         self.settings = o.strategy_settings()
         if o.intra_model is not None:
@@ -77,7 +90,7 @@ class ScenePlanner:
         o = self.options
         min_f, max_f = scene_limits(o, source.info)
         given = load_scenes(o.scenes_file)[0] if o.scenes_file else None
-        config = AnalysisConfig(min_frames=min_f, max_frames=max_f)
+        config = AnalysisConfig(min_frames=min_f, max_frames=max_f, tuning=self.auto.shot_tuning())
         return analyze(source, config, scenes=given, fixed_frames=o.segment_frames)
 
     def candidates(self, scene: Scene) -> tuple[Candidate, ...]:
@@ -92,15 +105,13 @@ class ScenePlanner:
             if cap is not None and cap.offers(scene.scene_class, self.speed):
                 ranked.append((cap.rank, name, cap))
         ranked.sort(key=lambda r: r[:2])
-        count = SEARCH[self.speed][0]
-        return tuple(Candidate(name, preset, *cap.crf_range) for _, name, cap in ranked[:count]
+        return tuple(Candidate(name, preset, *cap.crf_range) for _, name, cap in ranked[:self.auto.candidates]
                      for preset in cap.presets[self.speed])
 
     def job(self, mode: RateMode, scene: Scene, index: int, frames: tuple[Frame, ...], fps: Fraction,
             decision: Decision | None) -> SceneJob:
         """The self-contained job that encodes (or, for the bitrate allocator, probes) one scene."""
-        o = self.options
-        _, window, points = SEARCH[self.speed]
+        o, a = self.options, self.auto
         return SceneJob(
             index=index,
             frames=frames,
@@ -108,14 +119,14 @@ class ScenePlanner:
             mode=mode.scene_mode,
             candidates=self.candidates(scene),
             settings=self.settings,
-            lam=lambda_for_quality(o.quality_knob),
+            lam=lambda_for_quality(o.quality_knob) * a.lambda_scale,
             decision=decision,
             target_psnr=o.target_psnr,
             target_ssim=o.target_ssim,
             target_vmaf=o.target_vmaf,
             vmaf_pool=o.vmaf_pooling,
-            probe_frames=window,
-            probe_points=points,
+            probe_frames=a.probe_window,
+            probe_points=a.probe_points,
             measure=o.measure_quality,
         )
 

@@ -10,6 +10,7 @@ from ..errors import InputError
 from ..io.readers import VideoSource
 from .classify import classify
 from .scenes import Scene, split_scenes
+from .shot_tuning import ShotTuning
 from .shots import ShotDetector
 
 __all__ = ["AnalysisConfig", "analyze", "describe_scenes"]
@@ -18,13 +19,14 @@ log = logging.getLogger(__name__)
 
 
 class AnalysisConfig:
-    """Scene length limits in frames."""
+    """Scene length limits in frames, and the shot detector's thresholds (None: its defaults)."""
 
-    def __init__(self, *, min_frames: int, max_frames: int):
+    def __init__(self, *, min_frames: int, max_frames: int, tuning: ShotTuning | None = None):
         if not 1 <= min_frames <= max_frames:
             raise ValueError(f"need 1 <= min_frames ({min_frames}) <= max_frames ({max_frames})")
         self.min_frames = min_frames
         self.max_frames = max_frames
+        self.tuning = tuning
 
 
 def analyze(
@@ -38,7 +40,7 @@ def analyze(
     fps = Fraction(source.info.fps)
     features = FeatureExtractor(fps)
     detect = scenes is None and fixed_frames is None
-    detector = ShotDetector(fps, min_scene_frames=config.min_frames) if detect else None
+    detector = ShotDetector(fps, min_scene_frames=config.min_frames, tuning=config.tuning) if detect else None
     total = 0
     for frame in source.frames():
         features.push(frame)

@@ -1,13 +1,18 @@
-"""Benchmark settings: which codecs, how many rate points, which anchor and presets."""
+"""Benchmark settings: which codecs, how many rate points, which anchor, presets and configurations."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
+from ..codec_config import CodecConfig, load_config
 from ..errors import SettingsError
 from ..metrics.vmaf import VMAF_SCALES
+from ..settings import AUTO_STRATEGY
+from ..strategies import available_strategies
 
-__all__ = ["BenchConfig", "DEFAULT_PRESETS", "ANCHOR_CODECS", "parse_presets", "strategy_of"]
+__all__ = ["BenchConfig", "DEFAULT_PRESETS", "ANCHOR_CODECS", "parse_presets", "parse_configs", "strategy_of"]
 
 #: Anchor presets used unless overridden: x264 medium, x265 medium, SVT-AV1 preset 6.
 DEFAULT_PRESETS = {"x264": "medium", "x265": "medium", "av1": "6"}
@@ -32,6 +37,23 @@ def parse_presets(text: str | None) -> dict[str, str]:
     return out
 
 
+def parse_configs(items: Iterable[str]) -> dict[str, CodecConfig]:
+    """``["tuned=FILE.toml", ...]`` (the CLI's repeated ``--config``) -> ``{label: configuration}``.
+
+    Each file is read and checked now (errors name it).
+    """
+    out: dict[str, CodecConfig] = {}
+    for item in items:
+        label, sep, path = item.partition("=")
+        label, path = label.strip(), path.strip()
+        if not sep or not label or not path:
+            raise SettingsError(f"--config {item!r}: expected CODEC=FILE.toml")
+        if label in out:
+            raise SettingsError(f"--config {label} is given twice")
+        out[label] = load_config(path)
+    return out
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     """What ``neurocodec bench`` measures.
@@ -43,6 +65,9 @@ class BenchConfig:
         frames: Frames taken from the start of each clip.
         anchor: The codec BD-rates are computed against.
         presets: Per-codec preset overrides (defaults: :data:`DEFAULT_PRESETS`).
+        configs: Codec labels measured with a configuration (``--config tuned=FILE.toml``): its
+            strategy, preset and options (:class:`~neurocodec.codec_config.CodecConfig`); such a
+            label takes no ``@PRESET`` and no preset override.
         low_delay: No B-frames / reordering for every codec (the "low-delay" configuration).
         workers: Rate points measured in parallel processes (timings then share the CPU).
         min_overlap: Least quality-range overlap for a BD-rate to be reported.
@@ -60,6 +85,7 @@ class BenchConfig:
     frames: int = 64
     anchor: str = "x265"
     presets: dict[str, str] = field(default_factory=dict)
+    configs: Mapping[str, CodecConfig] = field(default_factory=dict)
     low_delay: bool = False
     workers: int = 1
     min_overlap: float = 0.5
@@ -96,9 +122,30 @@ class BenchConfig:
         unknown = set(self.presets) - set(self.codecs)
         if unknown:
             raise SettingsError(f"preset given for codec(s) not benchmarked: {', '.join(sorted(unknown))}")
+        unknown = set(self.configs) - set(self.codecs)
+        if unknown:
+            raise SettingsError(f"--config given for codec(s) not benchmarked: {', '.join(sorted(unknown))}")
+        for label, cfg in self.configs.items():
+            if "@" in label or label in self.presets:
+                raise SettingsError(f"{label}: a codec with a configuration takes its preset from the file, "
+                                    "not from @PRESET or --preset")
+            if label in (*available_strategies(), AUTO_STRATEGY) and label != cfg.strategy:
+                raise SettingsError(f"{label}: names a strategy, but its configuration is for {cfg.strategy!r}")
+
+    def strategy(self, codec: str) -> str:
+        """The strategy a codec label measures: its configuration's, else the name (``av1@4`` -> ``av1``)."""
+        cfg = self.configs.get(codec)
+        return cfg.strategy if cfg else strategy_of(codec)
+
+    def options(self, codec: str) -> dict[str, Any]:
+        """The typed options a codec label is measured with (its configuration's; else none)."""
+        cfg = self.configs.get(codec)
+        return dict(cfg.options) if cfg else {}
 
     def preset(self, codec: str) -> str | None:
-        """The preset of a codec label: its ``@PRESET``, else the override, else the anchor default."""
+        """The preset of a codec label: its configuration's, its ``@PRESET``, else the override, else the anchor default."""
+        if codec in self.configs:
+            return self.configs[codec].preset
         name, at, preset = codec.partition("@")
         if at:
             return preset
@@ -111,6 +158,10 @@ class BenchConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["codecs"] = list(self.codecs)
+        d["configs"] = {label: {"strategy": c.strategy, "preset": c.preset, "options": dict(c.options),
+                                "provenance": dict(c.provenance)} for label, c in self.configs.items()}
+        if not self.configs:  # a run without configurations writes the same document as before they existed
+            del d["configs"]
         d["presets_used"] = {c: self.preset(c) for c in self.codecs}
         d["mode"] = self.mode
         if not self.vmaf:  # a run without VMAF writes the same document as before VMAF existed

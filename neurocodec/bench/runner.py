@@ -20,7 +20,7 @@ from .._pool import process_pool
 from .._version import __version__
 from ..io import open_source, write_video
 from ..io.ffmpeg_tool import tool_info
-from .config import ANCHOR_CODECS, BenchConfig, strategy_of
+from .config import ANCHOR_CODECS, BenchConfig
 from .point import PointJob, crf_ladder, measure_point
 from .summary import summarize_clip, summarize_average
 
@@ -90,7 +90,7 @@ def run_bench(
     specs = [c if isinstance(c, ClipSpec) else ClipSpec(c) for c in clips]
     if not specs:
         raise ValueError("no clips to benchmark")
-    ladders = {c: crf_ladder(strategy_of(c), config.points) for c in config.codecs}
+    ladders = {c: crf_ladder(config.strategy(c), config.points) for c in config.codecs}
     t0 = time.perf_counter()
     results: list[dict[str, Any]] = []
     # One task per process: peak memory is per point, and no state leaks between points.
@@ -106,10 +106,13 @@ def run_bench(
                         crf=float(crf),
                         preset=config.preset(codec),
                         low_delay=config.low_delay,
-                        rate_basis="elementary_stream" if strategy_of(codec) in ANCHOR_CODECS else "ncv_file",
+                        # A classical strategy is rated like the anchors, whatever its label or options.
+                        rate_basis="elementary_stream" if config.strategy(codec) in ANCHOR_CODECS else "ncv_file",
                         vmaf=config.vmaf,
                         vmaf_scale=config.vmaf_scale,
-                        verify_anchor=config.verify_anchors and strategy_of(codec) in ANCHOR_CODECS,
+                        verify_anchor=config.verify_anchors and config.strategy(codec) in ANCHOR_CODECS,
+                        strategy=config.strategy(codec),
+                        options=config.options(codec),
                     )
                     for codec in config.codecs
                     for crf in ladders[codec]
