@@ -197,7 +197,8 @@ def validate(storage, study_name, top, clips, workers, device):
 @command.command("export")
 @storage_option
 @study_option
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Configuration file to write (.toml).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="Configuration file to write (.toml).")
 @click.option("--max-time-multiple", type=float, metavar="X",
               help="Time ceiling for the choice (default: the study's).")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUT if it exists.")

@@ -144,7 +144,8 @@ def test_space_shapes_and_conditions(space):
     assert space.check({"strategy": "x264", "preset": "ultrafast", "aq-mode": 2, "psy-rd": 1.0}) == []
     [extra] = space.check({"strategy": "x264", "preset": "ultrafast", "aq-mode": 0, "psy-rd": 1.0})
     assert "psy-rd: must be left out unless aq-mode is 1 or 2 or 3" in extra
-    assert space.check({"strategy": "x264", "preset": "ultrafast", "aq-mode": 2}) == ["x264: missing parameter 'psy-rd'"]
+    missing = space.check({"strategy": "x264", "preset": "ultrafast", "aq-mode": 2})
+    assert missing == ["x264: missing parameter 'psy-rd'"]
     assert space.check({"strategy": "x264", "preset": "ultrafast", "aq-mode": True})  # a bool is not an int here
     flat = space.flatten({"strategy": "x264", "preset": "superfast", "aq-mode": 1, "psy-rd": 1.5})
     assert flat == {"strategy": "x264", "x264.preset": "superfast", "x264.aq-mode": 1, "x264.psy-rd": 1.5}
@@ -181,12 +182,12 @@ def test_median_rule():
 
 def test_embedded_study_end_to_end(tmp_path, clips, space):
     from click.testing import CliRunner
+    from neurocodec_cli.main import cli
 
     from neurocodec.codec_config import load_config
     from neurocodec.experiments.orchestrator import RunConfig, run_experiments
     from neurocodec.experiments.proposers import OptunaProposer
     from neurocodec.experiments.study import Experiment
-    from neurocodec_cli.main import cli
 
     db = tmp_path / "exp.db"
     url = f"sqlite:///{db}"
@@ -253,9 +254,9 @@ def test_embedded_study_end_to_end(tmp_path, clips, space):
 
 def test_second_orchestrator_is_refused(tmp_path, clips, space):
     from click.testing import CliRunner
+    from neurocodec_cli.main import cli
 
     from neurocodec.experiments.orchestrator import DatabaseLock
-    from neurocodec_cli.main import cli
 
     db = tmp_path / "exp.db"
     space_file = tmp_path / "space.toml"
@@ -271,7 +272,6 @@ def test_second_orchestrator_is_refused(tmp_path, clips, space):
 
 def test_cli_propose_then_status(tmp_path, clips, space):
     from click.testing import CliRunner
-
     from neurocodec_cli.main import cli
 
     base = ["--storage", f"sqlite:///{tmp_path / 'exp.db'}", "--study", "t"]

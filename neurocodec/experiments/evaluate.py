@@ -24,9 +24,14 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from ..api import encode
+from ..bench.clipset import expand_inputs
 from ..bench.point import PointJob, crf_ladder, measure_point
+from ..bench.runner import ClipSpec
 from ..errors import NeurocodecError, SettingsError
 from ..io import open_source, write_video
+from ..io.ffmpeg_tool import tool_info
+from ..io.synthetic import pan_zoom, pan_zoom_info
 from ..metrics.bd import bd_rate
 from ..strict_json import dumps
 
@@ -122,9 +127,6 @@ def warm_up(strategies: tuple[str, ...]) -> None:
     libraries; done before any timed encode, it keeps that cost out of the
     anchor's and the trials' encode seconds alike.
     """
-    from ..api import encode
-    from ..io.synthetic import pan_zoom, pan_zoom_info
-
     with tempfile.TemporaryDirectory(prefix="neurocodec-warm-") as tmp:
         y4m = Path(tmp) / "warm.y4m"
         write_video(y4m, pan_zoom_info(64, 64, 2), pan_zoom(64, 64, 2), overwrite=True)
@@ -144,8 +146,6 @@ def check_metric(metric: str) -> None:
     """
     if metric != "vmaf":
         return
-    from ..io.ffmpeg_tool import tool_info
-
     if "--enable-libvmaf" not in tool_info()["configuration"]:
         raise SettingsError("study.metric = \"vmaf\": the bundled FFmpeg has no libvmaf; use psnr_yuv or ssim")
 
@@ -156,9 +156,6 @@ def clip_specs(stored: list[dict[str, Any]], override: list[str] | None = None, 
     Raises:
         SettingsError: Neither is there.
     """
-    from ..bench.clipset import expand_inputs
-    from ..bench.runner import ClipSpec
-
     if override:
         return expand_inputs(override)
     if not stored:

@@ -25,7 +25,15 @@ from .._pool import process_pool
 from ..errors import SettingsError
 from .anchor import ensure_anchor, host_name
 from .evaluate import (
-    EvalJob, apply_device, check_device, check_metric, clip_specs, evaluate, measure_curve, prepare_clips, warm_up,
+    EvalJob,
+    apply_device,
+    check_device,
+    check_metric,
+    clip_specs,
+    evaluate,
+    measure_curve,
+    prepare_clips,
+    warm_up,
 )
 from .study import Experiment, check_storage_url, sqlite_path
 from .validation import validate_top

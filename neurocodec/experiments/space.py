@@ -34,11 +34,13 @@ is absent from both.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomllib
+
+from ..bench.point import crf_ladder
 from ..errors import SettingsError
 from ..strategies import available_strategies, get_strategy
 from ..strategies.base import StrategySettings
@@ -323,8 +325,6 @@ def _parse_study(body: dict[str, Any], bad_at) -> dict[str, Any]:
 
 
 def _check_ladder(name: str, points: int, bad) -> None:
-    from ..bench.point import crf_ladder
-
     try:
         crf_ladder(name, points)
     except ValueError as exc:

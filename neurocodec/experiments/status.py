@@ -82,7 +82,8 @@ def format_status(summary: dict[str, Any]) -> str:
     g = summary["goal"]
     head = (f"{'trial':>5} {'state':9s} {'BD-rate':>8} {'time':>6} {'clips':>5} {'feasible':8s} {'val BD':>8} "
             f"{'val t':>6} {'proposer':22s} params")
-    ceiling = f"time multiple <= {g['max_time_multiple']:g}" if g["max_time_multiple"] is not None else "no time ceiling"
+    ceiling = (f"time multiple <= {g['max_time_multiple']:g}" if g["max_time_multiple"] is not None
+               else "no time ceiling")
     out = [f"goal: BD-rate on {g['metric']} against {g['anchor']} ({g['objective']}; {ceiling}); "
            f"BD-rate in %, time as a multiple of the anchor's encode time", head]
     out += [line(t) for t in summary["trials"]]
