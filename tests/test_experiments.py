@@ -165,6 +165,28 @@ def test_sampler_respects_conditions_and_never_repeats(tmp_path, clips, space):
     assert not keys & {tuple(sorted(p.items())) for p in again}
 
 
+def test_pareto_study_records_both_objectives(tmp_path, clips):
+    from neurocodec.experiments import parse_space
+    from neurocodec.experiments.status import pareto_front, summarize
+
+    space = parse_space({"study": {"objective": "pareto", "max_time_multiple": 2.0},
+                         "anchor": {"strategy": "x264", "preset": "ultrafast"},
+                         "strategies": {"x264": {"preset": ["ultrafast", "superfast", "veryfast"]}}})
+    exp = _open(f"sqlite:///{tmp_path / 'exp.db'}", space, [clips["a"]])()
+    assert len(exp.study.directions) == 2 and exp.pruner_snapshot() is None
+    scores = [(-5.0, 1.5), (-8.0, 3.0), (-2.0, 1.8)]  # the third is dominated by the first
+    for bd, tm in scores:
+        trial, params = exp.ask()
+        outcome = {"score": {"bd_rate": bd, "time_multiple": tm, "clips": 1, "of": 1, "per_clip": {}},
+                   "steps": [bd], "pruned": False, "files": {}}
+        exp.tell(trial, exp.record(trial, outcome, None))
+    records = exp.records()
+    assert [r.values for r in records] == scores
+    assert [r.feasible for r in records] == [True, False, True]  # the ceiling still decides feasibility
+    assert [r.number for r in pareto_front(records)] == [0, 1]
+    assert summarize(space, records)["best"]["number"] == 0  # lowest BD-rate among the feasible
+
+
 def test_median_rule():
     from neurocodec.experiments.pruning import SnapshotPruner, median_rule
 
@@ -232,6 +254,9 @@ def test_embedded_study_end_to_end(tmp_path, clips, space):
     assert validated[0]["validation_gap"] == pytest.approx(validated[0]["validation_bd_rate"] - validated[0]["bd_rate"])
     text = CliRunner().invoke(cli, ["experiments", "status", *base]).output
     assert "best feasible: trial" in text and "validation" in text
+
+    revalidate = CliRunner().invoke(cli, ["experiments", "validate", *base, "--top", "1"])
+    assert revalidate.exit_code == 0 and "validated trials: none (all already measured" in revalidate.output
 
     out = tmp_path / "best.toml"
     result = CliRunner().invoke(cli, ["experiments", "export", *base, "--out", str(out)])
