@@ -187,6 +187,21 @@ def test_pareto_study_records_both_objectives(tmp_path, clips):
     assert summarize(space, records)["best"]["number"] == 0  # lowest BD-rate among the feasible
 
 
+def test_frames_subsampled_by_step(tmp_path):
+    import numpy as np
+
+    from neurocodec.experiments.evaluate import prepare_clips
+    from neurocodec.io import open_source
+
+    clip = make_clip(tmp_path / "c.y4m", 64, 48, 7)
+    [prepared] = prepare_clips(_specs([clip]), 3, 2, tmp_path / "work")
+    with open_source(clip) as src:
+        source = [f.y.copy() for f in src.frames()]
+    with open_source(prepared.y4m) as out:
+        taken = [f.y.copy() for f in out.frames()]
+    assert len(taken) == 3 and all(np.array_equal(t, source[i]) for t, i in zip(taken, (0, 2, 4)))
+
+
 def test_median_rule():
     from neurocodec.experiments.pruning import SnapshotPruner, median_rule
 
