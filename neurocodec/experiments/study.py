@@ -211,7 +211,9 @@ class Experiment:
                 raise SettingsError(f"{space.source}: study {name!r} was created with another space; use a new --study")
             space = space or parse_space(stored or {}, source=f"{url} study {name}")
         else:
-            study = optuna.create_study(storage=storage, study_name=name, directions=space.directions)
+            # load_if_exists: another process may create it between the listing above and here.
+            study = optuna.create_study(storage=storage, study_name=name, directions=space.directions,
+                                        load_if_exists=True)
         attrs = study.user_attrs
         if _ATTR_SPACE not in attrs:
             study.set_user_attr(_ATTR_SPACE, space.to_dict())
