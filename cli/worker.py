@@ -13,11 +13,13 @@ import click
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--artifacts", default="artifacts", show_default=True, type=click.Path(file_okay=False),
               help="Artifact folder (a shared mount, so every host sees every bitstream).")
+@click.option("--keep-bitstreams/--no-keep-bitstreams", default=False, show_default=True,
+              help="Store every measured .ncv as an artifact (points x clips per trial).")
 @click.option("--max-trials", type=int, help="Stop after this many trials (default: run until stopped).")
 @click.option("--idle-exit", type=float, metavar="SECONDS", help="Stop after this long with nothing queued.")
 @click.option("--heartbeat", type=int, default=10, show_default=True, metavar="SECONDS",
               help="Heartbeat interval; a trial silent for 3 intervals is re-queued.")
-def command(storage, study_name, clips, device, artifacts, max_trials, idle_exit, heartbeat):
+def command(storage, study_name, clips, device, artifacts, keep_bitstreams, max_trials, idle_exit, heartbeat):
     """Distributed set-up: run queued proposals one at a time, with heartbeats."""
     from neurocodec.errors import SettingsError
     from neurocodec.experiments.worker import WorkerConfig, run_worker
@@ -27,7 +29,8 @@ def command(storage, study_name, clips, device, artifacts, max_trials, idle_exit
         raise SettingsError("--heartbeat must be at least 1 second")
     check_not_input(artifacts, *clips)
     config = WorkerConfig(device=device, artifacts=artifacts, max_trials=max_trials, idle_exit_s=idle_exit,
-                          heartbeat_interval=heartbeat, grace_period=3 * heartbeat)
+                          heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+                          keep_bitstreams=keep_bitstreams)
     n = run_worker(storage, study_name, config, list(clips) or None,
                    progress=lambda line: click.echo(line, err=True))
     click.echo(f"worker finished {n} trials")

@@ -2,8 +2,12 @@
 
 Only the standard library talks to the endpoint (``POST {url}/chat/completions``).
 The reply must be JSON; it is validated by pydantic models generated from the
-space, so out-of-range or unknown parameters are caught here (Optuna would
-only warn about them) and quoted back in a repair request.
+space and then by the space itself (conditional parameters), so out-of-range,
+unknown or misplaced parameters are caught here (Optuna would only warn about
+them) and quoted back in a repair request. The prompt holds the space, the
+goal (metric, objective, time ceiling, anchor), the best, latest, failed and
+pruned trials with their scores, and the gap between search and validation
+BD-rates.
 """
 
 from __future__ import annotations
@@ -59,50 +63,64 @@ class LLMClient:
             raise ValueError(f"{self.url}: not a chat-completions answer") from None
 
 
-def history_summary(space: Space, records: list[TrialRecord]) -> list[dict[str, Any]]:
-    """The best and the latest finished trials, as compact rows (at most 2 x 20)."""
-    done = [r for r in records if r.state == "COMPLETE" and r.metrics]
-    # Best: feasible first, then the lowest bitrate.
-    best = sorted(done, key=lambda r: (not r.feasible, r.metrics["bitrate_kbps"]))[:_HISTORY]
-    last = done[-_HISTORY:]
-    rows, seen = [], set()
-    for r in best + last:
-        if r.number in seen:
-            continue
-        seen.add(r.number)
-        rows.append({
-            "trial": r.number, "params": r.params, "feasible": r.feasible,
-            **{k: round(r.metrics[k], 4) for k in ("bitrate_kbps", "psnr_yuv", "ssim")},
-        })
-    return rows
+def _row(r: TrialRecord) -> dict[str, Any]:
+    row: dict[str, Any] = {"trial": r.number, "state": r.state, "params": r.params}
+    if r.score:
+        row |= {"bd_rate": round(r.score["bd_rate"], 3), "time_multiple": round(r.score["time_multiple"], 3),
+                "feasible": r.feasible, "clips_measured": f"{r.score['clips']}/{r.score['of']}"}
+    if r.validation and r.validation.get("bd_rate") is not None:
+        row["validation_bd_rate"] = round(r.validation["bd_rate"], 3)
+    if r.user_attrs.get("error"):
+        row["error"] = r.user_attrs["error"][:200]
+    return row
+
+
+def history_summary(space: Space, records: list[TrialRecord]) -> dict[str, Any]:
+    """What a researcher would look at, bounded: best, latest, failed and pruned trials, and the validation gap.
+
+    Returns:
+        ``{"best_trials", "latest_trials", "failed_or_pruned_trials", "validation"}`` (at most 20 rows each).
+    """
+    done = [r for r in records if r.state == "COMPLETE" and r.score]
+    # Best: feasible first, then the lowest BD-rate.
+    best = sorted(done, key=lambda r: (not r.feasible, r.score["bd_rate"], r.number))[:_HISTORY]
+    shown = {r.number for r in best}
+    latest = [r for r in done if r.number not in shown][-_HISTORY:]
+    failed = [r for r in records if r.state in ("FAIL", "PRUNED")][-_HISTORY:]
+    validated = [r for r in done if r.validation and r.validation.get("bd_rate") is not None]
+    validation = [{"trial": r.number, "search_bd_rate": round(r.score["bd_rate"], 3),
+                   "validation_bd_rate": round(r.validation["bd_rate"], 3),
+                   "gap": round(r.validation["bd_rate"] - r.score["bd_rate"], 3)}
+                  for r in sorted(validated, key=lambda r: r.score["bd_rate"])[:_HISTORY]]
+    return {"best_trials": [_row(r) for r in best], "latest_trials": [_row(r) for r in latest],
+            "failed_or_pruned_trials": [_row(r) for r in failed], "validation": validation}
 
 
 def build_messages(space: Space, records: list[TrialRecord], n: int) -> list[dict[str, str]]:
     """The system and user messages asking for ``n`` proposals."""
-    strategies = {
-        name: {k: ({"choices": list(p.choices)} if p.kind == "choice" else
-                   {"type": p.kind, "min": _num(p.low, p.kind), "max": _num(p.high, p.kind)})
-               for k, p in s.params.items()}
-        for name, s in space.strategies.items()
-    }
+    g = space.goal()
+    ceiling = (f" with an encode time of at most {g['max_time_multiple']:g} times the anchor's"
+               if g["max_time_multiple"] is not None else "")
+    goal = (f"minimize the mean BD-rate (%, {g['metric']}; negative = fewer bits than the anchor) of a codec "
+            f"configuration against the anchor {g['anchor']}{ceiling}"
+            + (", and its encode-time multiple (Pareto)" if g["objective"] == "pareto" else "")
+            + f". Each trial encodes {g['points']} rate points per clip. Trials above the time ceiling are "
+              "infeasible; pruned trials stopped after their first clips because they were clearly worse. "
+              "A validation BD-rate well above the search BD-rate means over-fitting to the search clips.")
     task = {
-        "goal": f"minimize bitrate_kbps (mean over the clips) and maximize {space.quality}; "
-                "a trial is feasible only if it meets every target",
-        "targets": space.targets(),
-        "search_space": strategies,
-        "past_trials": history_summary(space, records),
+        "goal": goal,
+        "study": g,
+        "search_space": {name: {k: p.to_json() for k, p in s.params.items()} for name, s in space.strategies.items()},
+        "rules": "give every parameter of the chosen strategy whose only_when conditions hold; leave out the others",
+        **history_summary(space, records),
         "answer_schema": _models(space).model_json_schema(),
         "count": n,
     }
     return [
         {"role": "system", "content": "You design video-codec experiments. Answer with one JSON object only, "
-                                      "no prose, valid against answer_schema."},
+                                      "no prose, valid against answer_schema; give each proposal a short rationale."},
         {"role": "user", "content": json.dumps(task)},
     ]
-
-
-def _num(value: float, kind: str) -> float | int:
-    return int(value) if kind == "int" else value
 
 
 def _models(space: Space):
@@ -111,10 +129,11 @@ def _models(space: Space):
         fields: dict[str, Any] = {"strategy": (Literal[name], ...)}
         for k, p in s.params.items():
             if p.kind == "choice":
-                fields[k] = (Literal[p.choices], ...)
+                typ: Any = Literal[p.choices]
             else:
-                typ = int if p.kind == "int" else float
-                fields[k] = (Annotated[typ, Field(ge=p.low, le=p.high, strict=p.kind == "int")], ...)
+                typ = Annotated[int if p.kind == "int" else float, Field(ge=p.low, le=p.high, strict=p.kind == "int")]
+            # A conditional parameter may be left out; Space.check says when it must be.
+            fields[k] = (typ | None, None) if p.when else (typ, ...)
         per_strategy.append(create_model(f"Params_{name}", __config__=ConfigDict(extra="forbid"), **fields))
     params_type = (per_strategy[0] if len(per_strategy) == 1
                    else Annotated[Union[tuple(per_strategy)], Field(discriminator="strategy")])
@@ -144,8 +163,15 @@ def parse_proposals(text: str, space: Space, n: int, proposer: str) -> tuple[lis
         answer = _models(space).model_validate(doc)
     except ValidationError as exc:
         return [], [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10]]
+    proposals, problems = [], []
+    for i, item in enumerate(answer.proposals):
+        params = item.params.model_dump(exclude_none=True)
+        problems += [f"proposals.{i}.params: {e}" for e in space.check(params)]  # conditions, exact types
+        proposals.append(Proposal(params, proposer, item.rationale))
+    if problems:
+        return [], problems[:10]
     # Extra proposals are dropped rather than rejected: they are valid, just more than this batch has room for.
-    return [Proposal(item.params.model_dump(), proposer, item.rationale) for item in answer.proposals[:n]], []
+    return proposals[:n], []
 
 
 def propose(client: LLMClient, space: Space, records: list[TrialRecord], n: int, repairs: int = 2) -> list[Proposal]:

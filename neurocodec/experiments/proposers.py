@@ -17,7 +17,7 @@ PROPOSERS = ("optuna", "llm")
 
 @dataclass(frozen=True)
 class OptunaProposer:
-    """TPE (multi-objective, constrained) on every finished trial."""
+    """TPE (one or two objectives, time-constrained) on every finished and pruned trial."""
 
     name: str = "optuna"
 

@@ -1,7 +1,10 @@
 """The distributed set-up's worker: takes queued proposals from a PostgreSQL study, one at a time.
 
-Each trial runs through ``study.optimize(n_trials=1)`` with heartbeats, so a
-worker that dies mid-trial stops beating; after the grace period the next
+Before its first trial a worker measures the anchor on its clips unless this
+host already has (see :mod:`neurocodec.experiments.anchor`). Each trial runs
+through ``study.optimize(n_trials=1)`` with heartbeats, reporting its running
+BD-rate after each clip to the study's pruner; a worker that dies mid-trial
+stops beating; after the grace period the next
 worker to look fails that trial and re-queues it with the same parameters and
 user attrs (``proposal_id`` included), and some worker finishes it.
 """
@@ -10,21 +13,21 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ..bench.clipset import expand_inputs
-from ..bench.runner import ClipSpec
+import optuna
+
 from ..errors import SettingsError
-from .evaluate import EvalJob, apply_device, evaluate, prepare_clips
+from .anchor import ensure_anchor, host_name
+from .evaluate import apply_device, check_metric, clip_specs, evaluate, measure_curve, prepare_clips, warm_up
+from .orchestrator import trial_job, trial_line
 from .study import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, Experiment, check_storage_url
 
-__all__ = ["WorkerConfig", "run_worker", "clip_specs"]
+__all__ = ["WorkerConfig", "run_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +43,7 @@ class WorkerConfig:
     idle_exit_s: float | None = None  # leave after this long with nothing queued
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S
     grace_period: int = GRACE_PERIOD_S
-    keep_bitstreams: bool = True
-
-
-def clip_specs(stored: list[dict[str, Any]], override: list[str] | None = None) -> list:
-    """The clip set: ``override`` (command-line clips) or the study's stored one."""
-    if override:
-        return expand_inputs(override)
-    if not stored:
-        raise SettingsError("the study stores no clip set; pass --clips")
-    return [ClipSpec(c["path"], name=c.get("name"), size=c.get("size"), fps=c.get("fps")) for c in stored]
+    keep_bitstreams: bool = False  # every measured .ncv as an artifact (points x clips per trial)
 
 
 def run_worker(url: str, study: str, config: WorkerConfig, clips: list[str] | None = None,
@@ -65,26 +59,47 @@ def run_worker(url: str, study: str, config: WorkerConfig, clips: list[str] | No
     apply_device(config.device)
     exp = Experiment.open(url, study, heartbeat=True, heartbeat_interval=config.heartbeat_interval,
                           grace_period=config.grace_period)
+    check_metric(exp.space.metric)
     specs = clip_specs(exp.clips, clips)
+    host = host_name()
     done = 0
     with tempfile.TemporaryDirectory(prefix="neurocodec-worker-") as tmp:
-        prepared = prepare_clips(specs, exp.frames, Path(tmp) / "clips")
+        prepared = prepare_clips(specs, exp.space.frames, exp.space.frame_step, Path(tmp) / "clips")
+        warm_up(tuple(dict.fromkeys([exp.space.anchor.strategy, *exp.space.strategies])))
+        anchors, _ = ensure_anchor(exp, prepared, host, lambda jobs: [measure_curve(j) for j in jobs])
+        constrained = exp.space.objective == "constrained"
 
         def objective(trial) -> list[float]:
             params = exp.suggest(trial)
-            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+            trial.set_user_attr("worker", f"{host}:{os.getpid()}")
             if "proposal_id" not in trial.user_attrs:
                 # Lost a race for the last queued proposal: the sampler proposed this one instead.
                 trial.set_user_attr("proposer", "optuna (worker)")
             log.info("trial %d: %s", trial.number, params)
-            job = EvalJob(trial.number, params, prepared, str(Path(tmp) / f"trial{trial.number}"),
-                          config.keep_bitstreams)
-            outcome = evaluate(job)
-            values = exp.record(trial, outcome, config.artifacts)
+            reported: list[int] = []
+
+            def prune(steps: list[float], time_multiple: float) -> bool:
+                trial.report(steps[-1], len(steps) - 1)
+                reported.append(len(steps) - 1)
+                trial.set_user_attr("running_time_multiple", time_multiple)
+                return trial.should_prune()
+
+            job = trial_job(exp, trial.number, params, prepared, anchors, str(Path(tmp) / f"trial{trial.number}"),
+                            config.keep_bitstreams, prune if constrained else None)
+            try:
+                outcome = evaluate(job)
+            except Exception as exc:
+                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+                raise
+            if constrained:
+                for step, value in enumerate(outcome["steps"]):
+                    if step not in reported:
+                        trial.report(value, step)
+            values = exp.record(trial, outcome, config.artifacts, report=False)
             if progress:
-                m = outcome["metrics"]
-                progress(f"trial {trial.number} {params}: {m['bitrate_kbps']:.1f} kb/s, "
-                         f"PSNR-YUV {m['psnr_yuv']:.2f} dB, SSIM {m['ssim']:.4f}")
+                progress(trial_line(trial.number, params, outcome, exp.space.metric))
+            if outcome["pruned"]:
+                raise optuna.TrialPruned()
             return values
 
         idle_since = time.monotonic()
