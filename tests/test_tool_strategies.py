@@ -168,3 +168,20 @@ def test_info_names_the_binary_that_encoded_a_segment(tmp_path):
     info = tool_info()
     assert tool["ffmpeg"] == info["version"] and tool["package"] == info["package"]
     assert len(tool["configuration_sha256"]) == 16
+
+
+def test_auto_offers_aom_at_slow_only_and_never_vvc():
+    """Measured (docs/benchmarks.md): libaom cpu-used 4 beats slow's SVT-AV1 preset 6 candidate; VVenC
+    saves bits only at presets far beyond any effort's time, so it is never proposed."""
+    from neurocodec.agents.encoder import EncodingAgent
+    from neurocodec.analysis.scenes import Scene
+    from neurocodec.settings import EncodeOptions
+
+    def offered(effort):
+        agent = EncodingAgent(EncodeOptions(strategy="auto", preset=effort))
+        return {(c.strategy, c.preset) for c in agent.candidates(Scene(0, 9, scene_class="moderate_motion"))}
+
+    assert ("aom", "4") in offered("slow")
+    assert not any(s == "aom" for s, _ in offered("fast") | offered("medium"))
+    assert not any(s == "vvc" for s, _ in offered("fast") | offered("medium") | offered("slow"))
+    assert get_strategy("vvc").auto_capability() is None

@@ -78,8 +78,12 @@ class ToolStrategy(ClassicalStrategy):
     muxer: str
     out_name: str
 
+    #: ``auto`` efforts it is a candidate at, and its preset there (docs/benchmarks.md says why).
+    speeds: dict[str, str] = {}
+    rank = 2
+
     def auto_capability(self):
-        return None  # not measured against the others yet: never an ``auto`` candidate
+        return super().auto_capability() if self.speeds else None
 
     def validate(self, settings: StrategySettings) -> Any:
         """Also refuses a fractional CRF and a missing FFmpeg binary, before any input is read."""
@@ -186,6 +190,11 @@ class AOM(ToolStrategy):
     default_threads = 8
     muxer = "ivf"
     out_name = "out.ivf"
+    # Against SVT-AV1 preset 6 on four development clips (docs/benchmarks.md), cpu-used 4 needed
+    # 11 % fewer bits at about 4x its time: a win only for ``slow``, whose SVT-AV1 candidate is
+    # preset 6. Same PSNR-YUV as x265 at CRF q: libaom CRF ~ 2.8 q - 31 (those clips).
+    speeds = {"slow": "4"}
+    quality_map = (2.8, -31.0)
 
     def preset_options(self, preset: str) -> dict[str, Any]:
         return {"cpu-used": preset}
@@ -230,6 +239,9 @@ class VVC(ToolStrategy):
     crf_range = (0, 63)
     rd_crf_range = (22, 47)
     default_threads = 4
+    # Never an ``auto`` candidate: at the presets that save bits against SVT-AV1 preset 6 (medium,
+    # slow) it took 5-52x its time on the development clips, and SVT-AV1 preset 2 saved as much at
+    # 2.5-5x (docs/benchmarks.md).
     # VVenC fails below 16 lines (32x8) and below about 30 columns (24x16), with every preset.
     min_size = (32, 16)
     pix_fmt = "yuv420p10le"
