@@ -7,6 +7,7 @@ password).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 
 from .._version import __version__
@@ -17,9 +18,14 @@ from .validation import best_feasible
 
 __all__ = ["choose_trial", "export_config"]
 
+log = logging.getLogger(__name__)
+
 
 def choose_trial(records: list[TrialRecord], ceiling: float | None = None) -> TrialRecord:
-    """The lowest search BD-rate within the time ceiling, preferring trials validated without error.
+    """The lowest search BD-rate within the time ceiling, preferring trials whose validation stayed within it.
+
+    Validation re-times a trial (and the anchor) on other clips: a trial over the ceiling there is
+    kept only when no validated trial stayed within it, and its provenance says so.
 
     Raises:
         SettingsError: No finished trial is within the ceiling.
@@ -28,8 +34,13 @@ def choose_trial(records: list[TrialRecord], ceiling: float | None = None) -> Tr
     if not ranked:
         limit = f" within time multiple {ceiling:g}" if ceiling is not None else " within the study's time ceiling"
         raise SettingsError(f"no finished trial{limit}; nothing to export")
-    validated = [r for r in ranked if r.validation and r.validation.get("bd_rate") is not None]
-    return (validated or ranked)[0]
+    validated = [r for r in ranked if _validated(r)]
+    within = [r for r in validated if ceiling is None or r.validation["time_multiple"] <= ceiling]
+    return (within or validated or ranked)[0]
+
+
+def _validated(r: TrialRecord) -> bool:
+    return bool(r.validation) and r.validation.get("bd_rate") is not None
 
 
 def export_config(exp: Experiment, study: str, ceiling: float | None = None) -> tuple[CodecConfig, TrialRecord]:
@@ -37,7 +48,7 @@ def export_config(exp: Experiment, study: str, ceiling: float | None = None) -> 
     r = choose_trial(exp.records(), ceiling)
     space = exp.space
     strategy, preset, options = space.config_of(r.params)
-    v = r.validation if r.validation and r.validation.get("bd_rate") is not None else None
+    v = r.validation if _validated(r) else None
     provenance = {
         "study": study,
         "trial": r.number,
@@ -53,6 +64,10 @@ def export_config(exp: Experiment, study: str, ceiling: float | None = None) -> 
     ceiling_used = ceiling if ceiling is not None else space.max_time_multiple
     if ceiling_used is not None:
         provenance["max_time_multiple"] = ceiling_used
+        if v is not None and v["time_multiple"] > ceiling_used:
+            provenance["validation_within_time"] = False  # no validated trial stayed within the ceiling
+            log.warning("trial %d took %.2fx the anchor's time on the validation clips, above the ceiling %g; "
+                        "no validated trial stayed within it", r.number, v["time_multiple"], ceiling_used)
     provenance |= {
         "anchor": space.anchor.describe(),
         "points": space.points,
