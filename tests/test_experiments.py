@@ -573,3 +573,25 @@ def test_postgres_workers_survive_a_killed_worker(tmp_path, postgres):
     assert all(sorted(frozen[r.number].intermediate_values) == [0, 1] for r in complete)
     host = socket.gethostname()
     assert all(exp.anchor_seconds(host, c) > 0 and len(exp.anchor_curve(c)) == 4 for c in ("chelsea.y4m", "coffee.y4m"))
+
+
+def test_auto_constants_are_a_searchable_space(tmp_path):
+    """auto's typed constants (and its effort as the preset) form a space, and a trial measures auto with them."""
+    from neurocodec.experiments import load_space
+    from neurocodec.experiments.evaluate import PreparedClip, curve_job, measure_curve
+    from neurocodec.io import write_video
+    from neurocodec.io.synthetic import pan_zoom, pan_zoom_info
+
+    space = load_space(Path(__file__).parent.parent / "examples" / "spaces" / "auto_medium.toml")
+    params = space.strategies["auto"].params
+    assert params["preset"].choices == ("medium",) and (params["lambda-scale"].low, params["lambda-scale"].high) == (0.5, 2.0)
+    nested = {"strategy": "auto", "preset": "medium", "candidates": 1, "probe-window": 8, "probe-points": 2,
+              "lambda-scale": 1.5}
+    assert space.check(nested) == []
+    assert space.check({**nested, "probe-window": 9})  # not one of the choices
+    strategy, preset, options = space.config_of(nested)
+    y4m = tmp_path / "c.y4m"
+    write_video(y4m, pan_zoom_info(64, 48, 4), pan_zoom(64, 48, 4, pan=(2.0, 1.0)))
+    result = measure_curve(curve_job(PreparedClip("c.y4m", str(y4m)), strategy, preset, options, 4, "psnr_yuv"))
+    rates = [p["bitrate_kbps"] for p in result["points"]]
+    assert len(rates) == 4 and rates == sorted(rates, reverse=True)  # best quality first: a real RD curve

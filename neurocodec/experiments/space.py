@@ -42,9 +42,11 @@ import tomllib
 
 from ..bench.point import crf_ladder
 from ..errors import SettingsError
+from ..codec_config import CodecConfig, check_config
+from ..settings import AUTO_STRATEGY, AutoOptions
 from ..strategies import available_strategies, get_strategy
-from ..strategies.base import StrategySettings
-from ..strategies.options import OptionSpec
+from ..strategies.base import AUTO_EFFORTS
+from ..strategies.options import OptionSpec, option_specs
 
 __all__ = [
     "Space", "StrategySpace", "ParamSpec", "AnchorSpec", "load_space", "parse_space", "option_table",
@@ -238,11 +240,18 @@ class Space:
         return self.raw
 
 
+#: ``auto``'s effort, searchable like a strategy's preset.
+_AUTO_EFFORT = OptionSpec("preset", "preset", str, "medium", "Search effort.", choices=AUTO_EFFORTS)
+
+
 def option_table(name: str, bad) -> dict[str, OptionSpec]:
-    """The typed options of strategy ``name`` (any registered strategy with a CRF ladder to sweep)."""
+    """The typed options of strategy ``name`` (any registered strategy with a CRF ladder to sweep, or ``auto``:
+    its decision constants, :class:`~neurocodec.settings.AutoOptions`, and its effort as ``preset``)."""
+    if name == AUTO_STRATEGY:
+        return {"preset": _AUTO_EFFORT} | {s.key: s for s in option_specs(AutoOptions)}
     known = available_strategies()
     if name not in known:
-        raise bad(f"unknown strategy; available: {', '.join(known)}")
+        raise bad(f"unknown strategy; available: {', '.join(known)} or {AUTO_STRATEGY}")
     strategy = get_strategy(name)
     if getattr(strategy, "rd_crf_range", None) is None:
         raise bad("has no CRF ladder to sweep for an RD curve")
@@ -344,10 +353,9 @@ def _parse_anchor(body: dict[str, Any], bad_at) -> AnchorSpec:
         raise bad_at("anchor.preset")(f"{preset!r} must be text")
     options = _table(body, "options", bad_at("anchor.options"))
     try:
-        get_strategy(name).resolve_options(StrategySettings(preset=None if preset is None else str(preset),
-                                                            options=options))
+        check_config(CodecConfig(name, None if preset is None else str(preset), dict(options)), "anchor")
     except SettingsError as exc:
-        raise bad_at("anchor")(str(exc)) from None
+        raise bad_at("anchor")(str(exc).removeprefix("anchor: ")) from None
     return AnchorSpec(name, None if preset is None else str(preset), dict(options))
 
 
