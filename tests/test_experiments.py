@@ -584,8 +584,8 @@ def test_auto_constants_are_a_searchable_space(tmp_path):
 
     space = load_space(Path(__file__).parent.parent / "examples" / "spaces" / "auto_medium.toml")
     params = space.strategies["auto"].params
-    assert params["preset"].choices == ("medium",) and (params["lambda-scale"].low, params["lambda-scale"].high) == (0.5, 2.0)
-    nested = {"strategy": "auto", "preset": "medium", "candidates": 1, "probe-window": 8, "probe-points": 2,
+    assert params["preset"].choices == ("medium",) and params["candidates"].choices == (2,) and (params["lambda-scale"].low, params["lambda-scale"].high) == (0.5, 2.0)
+    nested = {"strategy": "auto", "preset": "medium", "candidates": 2, "probe-window": 8, "probe-points": 2,
               "lambda-scale": 1.5}
     assert space.check(nested) == []
     assert space.check({**nested, "probe-window": 9})  # not one of the choices
