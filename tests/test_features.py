@@ -219,3 +219,18 @@ def test_classify_checks_its_input():
     assert classify(f, thresholds={"STATIC_MOTION": -1.0, "STATIC_COVERAGE": -1.0}) == "moderate_motion"
     assert set(THRESHOLDS) >= {"HIGH_MOTION", "STATIC_MOTION", "SCREEN_MIN_FLAT", "FADE_MIN_RATIO"}
     assert CLASSES == ("static", "talking_head", "moderate_motion", "high_motion", "fade", "screen_content")
+
+
+def test_an_opencv_without_face_detector_gives_zero_face_features_and_one_warning(monkeypatch, caplog):
+    """OpenCV 5 has no CascadeClassifier (neurocodec pins < 4.12): analysis goes on without faces, warning once."""
+    from neurocodec.analysis import features
+
+    monkeypatch.delattr(features.cv2, "CascadeClassifier")
+    monkeypatch.setattr(features, "_face_cascade", None)
+    import numpy as np
+
+    small = np.full((120, 160), 128, np.uint8)
+    with caplog.at_level("WARNING", logger=features.log.name):
+        assert features._faces(small) == {"face": 0.0, "face_area": 0.0}
+        assert features._faces(small) == {"face": 0.0, "face_area": 0.0}
+    assert sum("no face detector" in r.getMessage() for r in caplog.records) == 1

@@ -116,6 +116,7 @@ import logging
 import math
 from array import array
 from fractions import Fraction
+from typing import Any
 
 import cv2
 import numpy as np
@@ -204,19 +205,28 @@ FEATURE_NAMES = (
     "face_area",
 )
 
-_face_cascade: cv2.CascadeClassifier | None = None
+#: The loaded face detector; False once loading failed (warned once, face features 0).
+_face_cascade: Any = None
 
 
-def _cascade() -> cv2.CascadeClassifier | None:
+def _cascade() -> Any:
     global _face_cascade
     if _face_cascade is None:
-        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-        cascade = cv2.CascadeClassifier(path)
-        if cascade.empty():
-            log.warning("could not load the face cascade %s; face features will be 0", path)
-            return None
-        _face_cascade = cascade
-    return _face_cascade
+        _face_cascade = _load_cascade() or False
+    return _face_cascade or None
+
+
+def _load_cascade() -> Any:
+    if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5 moved it out of the main package
+        log.warning("OpenCV %s has no face detector (neurocodec supports OpenCV < 4.12); face features will be 0",
+                    cv2.__version__)
+        return None
+    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        log.warning("could not load the face cascade %s; face features will be 0", path)
+        return None
+    return cascade
 
 
 class FeatureExtractor:
