@@ -6,7 +6,7 @@ import os
 
 import click
 
-from .common import fps_option, overwrite_option, show_progress, size_option
+from .common import fps_option, overwrite_option, quiet_encoders, show_progress, size_option
 
 
 @click.command("bench")
@@ -37,7 +37,8 @@ from .common import fps_option, overwrite_option, show_progress, size_option
 @size_option
 @fps_option
 @overwrite_option
-@click.option("-q", "--quiet", is_flag=True, help="Print only the final tables.")
+@click.option("-q", "--quiet", is_flag=True, callback=quiet_encoders,
+              help="Print only the final tables (no per-point lines or encoder banners).")
 def command(inputs, codecs, points, frames, anchor, presets, configs, low_delay, workers, json_path, plot_path, metric,
             with_vmaf, vmaf_floor, vmaf_scale, verify_anchors, compressai_dir, size, fps, overwrite, quiet):
     """Measure codecs on clips: rate points, PSNR/SSIM (VMAF with --vmaf), speed, memory, BD-rate against an anchor.

@@ -9,8 +9,8 @@ from functools import partial
 
 import click
 
-__all__ = ["library_logs", "overwrite_option", "quiet_option", "progress_option", "size_option", "fps_option",
-           "show_progress"]
+__all__ = ["library_logs", "quiet_encoders", "overwrite_option", "quiet_option", "progress_option", "size_option",
+           "fps_option", "show_progress"]
 
 #: ``ctx.meta`` key: the CLI chose SVT_LOG itself (the user did not set it), so ``-q`` may lower it.
 _SVT_LOG_DEFAULTED = "neurocodec.svt_log_defaulted"
@@ -28,11 +28,17 @@ def library_logs(ctx: click.Context, verbose: int) -> None:
         ctx.call_on_close(lambda: os.environ.pop("SVT_LOG", None))  # for callers that run the CLI in-process
 
 
-def _quiet(ctx: click.Context, param: click.Parameter, quiet: bool) -> bool:
+def quiet_encoders(ctx: click.Context, param: click.Parameter, quiet: bool) -> bool:
+    """Option callback: with the flag, the encoder libraries log errors only (unless the user set SVT_LOG)."""
     # Runs while the command's options are parsed: before it encodes or spawns a worker.
+    if quiet and ctx.meta.get(_SVT_LOG_DEFAULTED):
+        os.environ["SVT_LOG"] = "1"
+    return quiet
+
+
+def _quiet(ctx: click.Context, param: click.Parameter, quiet: bool) -> bool:
     if quiet:
-        if ctx.meta.get(_SVT_LOG_DEFAULTED):
-            os.environ["SVT_LOG"] = "1"
+        quiet_encoders(ctx, param, quiet)
         root = logging.getLogger()
         ctx.call_on_close(partial(root.setLevel, root.level))
         root.setLevel(max(root.level, logging.ERROR))

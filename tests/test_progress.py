@@ -168,3 +168,14 @@ def test_quiet_prints_nothing_even_from_svt_av1_in_workers(small_clip, tmp_path)
     normal = subprocess.run(base + [str(tmp_path / "n.ncv"), *opts], capture_output=True, env=env, timeout=300)
     assert normal.returncode == 0 and normal.stdout.startswith(str(tmp_path / "n.ncv").encode())
     assert b"Svt[info]" not in normal.stderr  # warnings only, unless SVT_LOG says otherwise
+
+
+def test_bench_quiet_prints_only_the_tables_with_no_svt_av1_lines(small_clip, tmp_path):
+    """``bench -q`` lowers SVT-AV1's log to errors in the spawned point processes too."""
+    env = {k: v for k, v in os.environ.items() if k != "SVT_LOG"}  # conftest sets it; a user's shell does not
+    cmd = [sys.executable, "-m", "neurocodec_cli.main", "bench", str(small_clip), "--codecs", "av1@12,av1@13",
+           "--anchor", "av1@13", "--points", "4", "--frames", "3", "-q"]
+    res = subprocess.run(cmd, capture_output=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert b"Svt[" not in res.stderr and b"Svt[" not in res.stdout
+    assert b"BD-rate vs av1@13" in res.stdout + res.stderr
