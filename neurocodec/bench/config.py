@@ -8,17 +8,25 @@ from typing import Any
 
 from ..codec_config import CodecConfig, load_config
 from ..errors import SettingsError
+from ..metrics.bd import MIN_OVERLAP
 from ..metrics.vmaf import VMAF_SCALES
 from ..settings import AUTO_STRATEGY
 from ..strategies import available_strategies
 
-__all__ = ["BenchConfig", "DEFAULT_PRESETS", "ANCHOR_CODECS", "parse_presets", "parse_configs", "strategy_of"]
+__all__ = ["BenchConfig", "DEFAULT_PRESETS", "ANCHOR_CODECS", "parse_presets", "parse_configs", "strategy_of",
+           "rate_basis"]
 
 #: Anchor presets used unless overridden: x264 medium, x265 medium, SVT-AV1 preset 6.
 DEFAULT_PRESETS = {"x264": "medium", "x265": "medium", "av1": "6"}
 #: Codecs measured as external anchors: their rate is the elementary stream's size
 #: (what ``ffmpeg -c:v ... out.264`` writes), not the .ncv wrapper's.
 ANCHOR_CODECS = ("x264", "x265", "av1")
+
+
+def rate_basis(strategy: str) -> str:
+    """How a strategy's points are rated: the anchors' classical encoders on their elementary stream
+    (what ``ffmpeg -c:v ... out.265`` writes), every other strategy on the ``.ncv`` file."""
+    return "elementary_stream" if strategy in ANCHOR_CODECS else "ncv_file"
 
 
 def strategy_of(codec: str) -> str:
@@ -88,7 +96,7 @@ class BenchConfig:
     configs: Mapping[str, CodecConfig] = field(default_factory=dict)
     low_delay: bool = False
     workers: int = 1
-    min_overlap: float = 0.5
+    min_overlap: float = MIN_OVERLAP
     seed_psnr: float = 35.0
     seed_ssim: float = 0.95
     vmaf: bool = False

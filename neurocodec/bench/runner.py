@@ -20,7 +20,7 @@ from .._pool import process_pool
 from .._version import __version__
 from ..io import open_source, write_video
 from ..io.ffmpeg_tool import tool_info
-from .config import ANCHOR_CODECS, BenchConfig
+from .config import ANCHOR_CODECS, BenchConfig, rate_basis
 from .point import PointJob, crf_ladder, measure_point
 from .summary import summarize_clip, summarize_average
 
@@ -107,7 +107,7 @@ def run_bench(
                         preset=config.preset(codec),
                         low_delay=config.low_delay,
                         # A classical strategy is rated like the anchors, whatever its label or options.
-                        rate_basis="elementary_stream" if config.strategy(codec) in ANCHOR_CODECS else "ncv_file",
+                        rate_basis=rate_basis(config.strategy(codec)),
                         vmaf=config.vmaf,
                         vmaf_scale=config.vmaf_scale,
                         verify_anchor=config.verify_anchors and config.strategy(codec) in ANCHOR_CODECS,

@@ -26,6 +26,7 @@ from typing import Any
 
 from ..api import encode
 from ..bench.clipset import expand_inputs
+from ..bench.config import rate_basis
 from ..bench.point import PointJob, crf_ladder, measure_point
 from ..bench.runner import ClipSpec
 from ..errors import NeurocodecError, SettingsError
@@ -37,15 +38,11 @@ from ..strict_json import dumps
 
 __all__ = [
     "PreparedClip", "CurveJob", "EvalJob", "MeasurementError", "prepare_clips", "measure_curve", "evaluate",
-    "apply_device", "check_device", "check_metric", "curve_job", "clip_specs", "warm_up", "MIN_OVERLAP",
+    "apply_device", "check_device", "check_metric", "curve_job", "clip_specs", "warm_up",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Least overlap of a trial's and the anchor's quality ranges for a BD-rate (as ``neurocodec bench``).
-MIN_OVERLAP = 0.5
-# Classical strategies are compared on their elementary streams, as neurocodec bench does.
-_ELEMENTARY = ("x264", "x265", "av1")
 # What a stored curve keeps of each point.
 _POINT_KEYS = ("crf", "bitrate_kbps", "psnr_yuv", "ssim", "vmaf", "encode_seconds")
 
@@ -205,7 +202,7 @@ def measure_curve(job: CurveJob) -> dict[str, Any]:
             keep = f"{job.keep_prefix}_crf{crf}.ncv" if job.keep_prefix else None
             p = measure_point(PointJob(
                 clip_y4m=job.clip.y4m, workdir=tmp, codec=job.strategy, crf=float(crf), preset=job.preset,
-                low_delay=False, rate_basis="elementary_stream" if job.strategy in _ELEMENTARY else "ncv_file",
+                low_delay=False, rate_basis=rate_basis(job.strategy),
                 keep_ncv=keep, vmaf=job.metric == "vmaf", strategy=job.strategy, options=job.options,
             ))
             points.append({k: p[k] for k in _POINT_KEYS if k in p})
@@ -217,7 +214,7 @@ def measure_curve(job: CurveJob) -> dict[str, Any]:
 
 def _bd(anchor_points: list[dict[str, Any]], points: list[dict[str, Any]], metric: str):
     return bd_rate([p["bitrate_kbps"] for p in anchor_points], [p[metric] for p in anchor_points],
-                   [p["bitrate_kbps"] for p in points], [p[metric] for p in points], min_overlap=MIN_OVERLAP)
+                   [p["bitrate_kbps"] for p in points], [p[metric] for p in points])
 
 
 def evaluate(job: EvalJob) -> dict[str, Any]:

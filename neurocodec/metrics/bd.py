@@ -18,7 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-__all__ = ["BDResult", "bd_rate", "quality_overlap", "rate_for_quality", "RateAtTarget"]
+__all__ = ["BDResult", "bd_rate", "quality_overlap", "rate_for_quality", "RateAtTarget", "MIN_OVERLAP"]
+
+#: Least overlap of two curves' quality ranges (fraction of the smaller) for a BD-rate.
+MIN_OVERLAP = 0.5
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ def bd_rate(
     rate_test: Sequence[float],
     q_test: Sequence[float],
     *,
-    min_overlap: float = 0.5,
+    min_overlap: float = MIN_OVERLAP,
 ) -> BDResult:
     """BD-rate (%) of a test curve against an anchor, over their common quality range.
 
