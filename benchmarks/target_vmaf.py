@@ -49,10 +49,8 @@ def _join(clips: list[str], workdir: Path) -> Path:
     return out
 
 
-def _scene_vmaf(src: Path, ncv: Path, scenes: list[tuple[int, int]], pool: str) -> list[float]:
-    """VMAF of each scene of ``ncv``'s decode, scored on the scene's frames alone."""
-    with open_source(src) as s:
-        ref, info = list(s.frames()), s.info
+def _scene_vmaf(ref: list, info: VideoInfo, ncv: Path, scenes: list[tuple[int, int]], pool: str) -> list[float]:
+    """VMAF of each scene of ``ncv``'s decode against the source frames ``ref``, scored on the scene's frames alone."""
     dec = list(DecodingAgent(ncv).frames())
     return [vmaf_frames(ref[a:b], dec[a:b], info).pooled(pool) for a, b in scenes]
 
@@ -69,10 +67,15 @@ def main() -> None:
     src = _join(a.clips, tmp)
     scenes_file = tmp / "scenes.json"
     doc: dict = {"target_vmaf": a.vmaf, "pool": a.pool, "clips": a.clips, "encodes": {}}
+    with open_source(src) as s:  # read once: every encode is scored against these frames
+        ref, info = list(s.frames()), s.info
 
-    def record(name: str, ncv: Path, report, seconds: float, extra: dict | None = None) -> list[float]:
-        ranges = [(s.start_frame, s.end_frame) for s in report.segments]
-        scores = _scene_vmaf(src, ncv, ranges, a.pool)
+    def scene_vmaf(ncv: Path, report) -> list[float]:
+        return _scene_vmaf(ref, info, ncv, [(s.start_frame, s.end_frame) for s in report.segments], a.pool)
+
+    def record(name: str, ncv: Path, report, seconds: float, scores: list[float] | None = None,
+               extra: dict | None = None) -> None:
+        scores = scene_vmaf(ncv, report) if scores is None else scores
         doc["encodes"][name] = {
             "bytes": ncv.stat().st_size, "kbps": report.bitrate_kbps, "encode_seconds": round(seconds, 1),
             "scenes": [{"frames": [s.start_frame, s.end_frame], "strategy": s.strategy,
@@ -80,7 +83,6 @@ def main() -> None:
                         "vmaf": round(v, 3)} for s, v in zip(report.segments, scores)],
             "all_met": all(v >= a.vmaf for v in scores), **(extra or {})}
         print(f"{name}: {report.bitrate_kbps:.1f} kb/s, scene VMAF {[round(v, 2) for v in scores]}", flush=True)
-        return scores
 
     t = time.perf_counter()
     rep = neurocodec.encode(src, tmp / "av1t.ncv", strategy="av1", preset="6", target_vmaf=a.vmaf,
@@ -100,7 +102,7 @@ def main() -> None:
             r = neurocodec.encode(src, ncv, strategy="av1", preset="6", crf=crf, scenes_file=scenes_file,
                                   measure_quality=False, overwrite=True)
             secs = time.perf_counter() - t
-            scores = _scene_vmaf(src, ncv, [(s.start_frame, s.end_frame) for s in r.segments], a.pool)
+            scores = scene_vmaf(ncv, r)
             cache[crf] = (r, ncv, secs, scores)
             print(f"  crf-search: CRF {crf}: {r.bitrate_kbps:.1f} kb/s, worst scene VMAF {min(scores):.2f}", flush=True)
         return cache[crf]
@@ -114,8 +116,8 @@ def main() -> None:
             lo = mid
         else:
             hi = mid - 1
-    r, ncv, secs, _ = fixed(lo)
-    record("av1_p6_crf_search", ncv, r, secs, {"crf": lo, "crfs_tried": sorted(cache)})
+    r, ncv, secs, scores = fixed(lo)
+    record("av1_p6_crf_search", ncv, r, secs, scores, {"crf": lo, "crfs_tried": sorted(cache)})
     ref = doc["encodes"]["av1_p6_crf_search"]["bytes"]
     for e in doc["encodes"].values():
         e["size_vs_crf_search"] = round(e["bytes"] / ref, 4)
