@@ -30,7 +30,12 @@ def command(name, as_json):
         auto = row["auto"]
         where = "every scene class" if auto and auto["scene_classes"] is None else \
             ", ".join(auto["scene_classes"]) if auto else ""
-        cand = f"auto candidate (rank {auto['rank']}; {where})" if auto else "not an auto candidate"
+        if auto and auto["presets"]:
+            at = ", ".join(f"{e}: {' '.join(map(str, p))} (trials {' '.join(map(str, auto['trial_presets'][e]))})"
+                           for e, p in auto["presets"].items())
+            cand = f"auto candidate (rank {auto['rank']}; {where}; {at})"
+        else:
+            cand = "not tried by any auto effort (its CRF search serves --quality)" if auto else "not an auto candidate"
         crf = f"crf {row['crf_range'][0]}..{row['crf_range'][1]}" if row["crf_range"] else "no crf"
         click.echo(f"{row['name']} (id {row['id']}): {crf}; {cand}")
         for o in row["options"]:
@@ -63,6 +68,7 @@ def _row(strategy) -> dict:
         "rank": cap.rank,
         "scene_classes": None if cap.scene_classes is None else sorted(cap.scene_classes),
         "presets": {effort: list(p) for effort, p in cap.presets.items()},
+        "trial_presets": {effort: list(cap.trial_presets(effort)) for effort in cap.presets},
         "crf_range": list(cap.crf_range),
     }
     return {

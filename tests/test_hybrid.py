@@ -41,6 +41,7 @@ def test_preset_grammar():
     assert _parse("av1:8/scale=0.5/adapt=0") == HybridOptions("av1", "8", 0.5, 0)
     assert _parse(None) == HybridOptions()
     assert _parse(str(HybridOptions("x265", "fast", 0.75, 7))) == HybridOptions("x265", "fast", 0.75, 7)
+    assert _parse("av1:4/scale=0.5/adapt=40/network=false") == HybridOptions("av1", "4", 0.5, 40, False)
     for bad in ("vp9", "av1/scale=0.3", "av1/adapt=x", "av1/colour=1"):
         with pytest.raises(SettingsError, match="hybrid"):
             _parse(bad)
@@ -123,17 +124,44 @@ def test_decoder_budget():
     assert s.decoder_macs_per_pixel({"preset": "av1/scale=0.5"}) < 30_000
 
 
-def test_auto_compares_every_scale_on_moving_scenes_at_slow():
+def test_auto_resolution_ladder_and_network_variants_per_effort():
     from neurocodec.agents.encoder import EncodingAgent
     from neurocodec.analysis.scenes import Scene
     from neurocodec.settings import EncodeOptions
 
-    agent = EncodingAgent(EncodeOptions(strategy="auto", preset="slow"))
-    cands = agent.candidates(Scene(0, 10, scene_class="high_motion"))
-    scales = sorted(_parse(c.preset).scale for c in cands if c.strategy == "hybrid")
-    assert scales == [0.5, 0.75, 1.0]
-    assert "av1" in [c.strategy for c in cands]  # plain classical at equal settings, compared by the same RD
-    assert "hybrid" not in [c.strategy for c in agent.candidates(Scene(0, 10, scene_class="static"))]
+    def hybrids(effort, cls="high_motion"):
+        agent = EncodingAgent(EncodeOptions(strategy="auto", preset=effort))
+        cands = agent.candidates(Scene(0, 10, scene_class=cls))
+        assert "av1" in [c.strategy for c in cands]  # plain classical at equal settings, compared by the same RD
+        return sorted((_parse(c.preset).scale, _parse(c.preset).network, _parse(c.preset).base_preset,
+                       _parse(c.probe_preset).base_preset) for c in cands if c.strategy == "hybrid")
+
+    assert hybrids("fast") == []
+    # medium: the ladder only (3/4 and 1/2 scale, no network), base at SVT-AV1 preset 4, trials at preset 8
+    assert hybrids("medium") == [(0.5, False, "4", "8"), (0.75, False, "4", "8")]
+    slow = hybrids("slow", "static")
+    assert [(s, n) for s, n, *_ in slow] == [(0.5, False), (0.5, True), (0.75, False), (0.75, True), (1.0, True)]
+    assert {(b, t) for *_, b, t in slow} == {("2", "6")}
+
+
+def test_network_off_is_the_upscaled_base_and_costs_no_network_macs(tmp_path):
+    from neurocodec.io.resize import resize_frame
+
+    frames = _frames(8)
+    hy = get_strategy("hybrid")
+    s = StrategySettings(crf=40, options={"base-preset": "10", "scale": 0.5, "network": False})
+    payload = hy.encode(frames, s, 25)
+    params = hy.describe(s, frames[0].width, frames[0].height, 25)
+    ctx = DecodeContext(frames[0].width, frames[0].height, len(frames), params)
+    out = list(hy.decode(payload, ctx))
+    av1 = get_strategy("av1")
+    w, h = frames[0].width // 2, frames[0].height // 2
+    base = av1.encode([resize_frame(f, w, h) for f in frames], StrategySettings(crf=40, preset="10"), 25)
+    base_dec = av1.decode(base, DecodeContext(w, h, len(frames), av1.describe(StrategySettings(crf=40, preset="10"), w, h, 25)))
+    for a, b in zip(out, base_dec, strict=True):
+        ref = resize_frame(b, frames[0].width, frames[0].height)
+        assert np.array_equal(a.y, ref.y) and np.array_equal(a.u, ref.u)
+    assert hy.decoder_macs_per_pixel(params) == 12.0
 
 
 def test_train_pairs_and_enhance_smoke(tmp_path):

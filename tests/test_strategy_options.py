@@ -143,14 +143,19 @@ def test_cli_strategies_lists_options_and_auto():
     assert res.exit_code == 0, res.output
     row = json.loads(res.output)
     assert (row["name"], row["id"], row["crf_range"]) == ("hybrid", 18, [0, 63])
-    assert [o["key"] for o in row["options"]] == ["base", "base-preset", "scale", "adapt"]
+    assert [o["key"] for o in row["options"]] == ["base", "base-preset", "scale", "adapt", "network"]
     assert row["options"][3] == {"key": "adapt", "type": "int", "default": 40, "allowed": "0..1000",
                                  "help": row["options"][3]["help"]}
-    assert row["auto"]["presets"]["slow"] == ["av1:6/scale=1/adapt=40", "av1:6/scale=0.75/adapt=40",
-                                              "av1:6/scale=0.5/adapt=40"]
+    assert row["auto"]["presets"]["medium"] == ["av1:4/scale=0.75/adapt=40/network=false",
+                                                "av1:4/scale=0.5/adapt=40/network=false"]
+    assert row["auto"]["presets"]["slow"][2:] == ["av1:2/scale=1/adapt=40", "av1:2/scale=0.75/adapt=40",
+                                                  "av1:2/scale=0.5/adapt=40"]
+    assert row["auto"]["trial_presets"]["slow"][2:] == ["av1:6/scale=1/adapt=40", "av1:6/scale=0.75/adapt=40",
+                                                        "av1:6/scale=0.5/adapt=40"]
     res = CliRunner().invoke(cli, ["strategies"])
     assert res.exit_code == 0
-    assert "x264 (id 1): crf 0..51; auto candidate (rank 3; every scene class)" in res.output
+    assert "x264 (id 1): crf 0..51; not tried by any auto effort" in res.output
+    assert "av1 (id 3): crf 0..63; auto candidate (rank 1; every scene class; fast: 6 (trials 10)" in res.output
     assert "--opt enable-qm=<bool>" in res.output
     res = CliRunner().invoke(cli, ["strategies", "nonesuch"])
     assert res.exit_code == 2 and "unknown strategy 'nonesuch'" in res.output

@@ -169,18 +169,18 @@ def test_info_names_the_binary_that_encoded_a_segment(tmp_path):
     assert len(tool["configuration_sha256"]) == 16
 
 
-def test_auto_offers_aom_at_slow_only_and_never_vvc():
-    """Measured (docs/benchmarks.md): libaom cpu-used 4 beats slow's SVT-AV1 preset 6 candidate; VVenC
-    saves bits only at presets far beyond any effort's time, so it is never proposed."""
+def test_auto_tries_neither_aom_nor_vvc():
+    """Measured (docs/benchmarks.md): libaom cpu-used 4 saves fewer bits than SVT-AV1 preset 2 (the slow
+    effort's candidate) for about as much time, and VVenC saves bits only at presets far beyond any
+    effort's time; both keep a CRF search (aom) for named encodes."""
     from neurocodec.agents.encoder import EncodingAgent
     from neurocodec.analysis.scenes import Scene
     from neurocodec.settings import EncodeOptions
 
     def offered(effort):
         agent = EncodingAgent(EncodeOptions(strategy="auto", preset=effort))
-        return {(c.strategy, c.preset) for c in agent.candidates(Scene(0, 9, scene_class="moderate_motion"))}
+        return {c.strategy for c in agent.candidates(Scene(0, 9, scene_class="moderate_motion"))}
 
-    assert ("aom", "4") in offered("slow")
-    assert not any(s == "aom" for s, _ in offered("fast") | offered("medium"))
-    assert not any(s == "vvc" for s, _ in offered("fast") | offered("medium") | offered("slow"))
+    assert not ({"aom", "vvc"} & (offered("fast") | offered("medium") | offered("slow")))
+    assert get_strategy("aom").auto_capability().crf_for_quality(28) == 2.8 * 28 - 31
     assert get_strategy("vvc").auto_capability() is None

@@ -105,8 +105,9 @@ class ScenePlanner:
             if cap is not None and cap.offers(scene.scene_class, self.speed):
                 ranked.append((cap.rank, name, cap))
         ranked.sort(key=lambda r: r[:2])
-        return tuple(Candidate(name, preset, *cap.crf_range) for _, name, cap in ranked[:self.auto.candidates]
-                     for preset in cap.presets[self.speed])
+        return tuple(Candidate(name, preset, *cap.crf_range, probe_preset=trial)
+                     for _, name, cap in ranked[:self.auto.candidates]
+                     for preset, trial in zip(cap.presets[self.speed], cap.trial_presets(self.speed), strict=True))
 
     def job(self, mode: RateMode, scene: Scene, index: int, frames: tuple[Frame, ...], fps: Fraction,
             decision: Decision | None) -> SceneJob:
@@ -127,6 +128,7 @@ class ScenePlanner:
             vmaf_pool=o.vmaf_pooling,
             probe_frames=a.probe_window,
             probe_points=a.probe_points,
+            probe_single=a.probe_single,
             measure=o.measure_quality,
         )
 

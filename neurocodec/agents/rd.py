@@ -41,19 +41,31 @@ _EXTRAPOLATE = 6
 
 @dataclass(frozen=True)
 class Candidate:
-    """A strategy with an encoder preset, and the CRF span it may use."""
+    """A strategy with an encoder preset, the CRF span it may use, and the preset its trials use.
+
+    ``probe_preset`` (None: ``preset``) is a faster preset of the same encoder: trial encodes at it
+    model the candidate's rate-distortion (the slope and the comparison between candidates carry over
+    between presets), and the final encode uses ``preset``.
+    """
 
     strategy: str
     preset: str | None
     crf_min: int
     crf_max: int
+    probe_preset: str | None = None
+
+    @property
+    def trial_preset(self) -> str | None:
+        """The preset trial encodes run at."""
+        return self.probe_preset if self.probe_preset is not None else self.preset
 
 
 @dataclass(frozen=True)
 class Probe:
-    """One trial encode: ``bits`` for ``frames`` frames of ``pixels`` luma samples each.
+    """One trial encode of candidate ``(strategy, preset)``: ``bits`` for ``frames`` frames of ``pixels`` luma samples each.
 
-    ``vmaf`` is the pooled VMAF of a subsample of its frames, measured only for a VMAF target.
+    ``vmaf`` is the pooled VMAF of a subsample of its frames, measured only for a VMAF target;
+    ``encoded_preset`` is the preset the trial actually ran at (the candidate's ``probe_preset``).
     """
 
     strategy: str
@@ -65,6 +77,7 @@ class Probe:
     psnr_yuv: float
     ssim: float
     vmaf: float | None = None
+    encoded_preset: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -158,14 +171,21 @@ class CandidateModel:
 
 @dataclass(frozen=True)
 class Decision:
+    """A scene's candidate and CRF, with what the trials predicted for it.
+
+    ``basis`` is ``trials`` (chosen on models of trial encodes) or ``quality_map`` (a scene with a single
+    candidate and no trials: the CRF the candidate's quality map gives for the knob; nothing predicted).
+    """
+
     strategy: str
     preset: str | None
     crf: int
-    predicted_bits_per_frame: float
-    predicted_psnr_yuv: float
-    predicted_ssim: float
+    predicted_bits_per_frame: float | None
+    predicted_psnr_yuv: float | None
+    predicted_ssim: float | None
     cost: float | None = None
     predicted_vmaf: float | None = None
+    basis: str = "trials"
 
     def to_dict(self) -> dict:
         return asdict(self)

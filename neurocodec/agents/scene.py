@@ -66,6 +66,7 @@ class SceneJob:
     vmaf_pool: str = "mean"
     probe_frames: int = 24
     probe_points: int = 3
+    probe_single: bool = True
     measure: bool = True
     prior_probes: tuple[Probe, ...] = ()
 
@@ -150,7 +151,7 @@ def _probe_crfs(strategy: Strategy, center: float, points: int) -> list[int]:
 
 def _probe_one(job: SceneJob, cand: Candidate, crf: int, window, padded, pixels) -> Probe:
     strategy = get_strategy(cand.strategy)
-    s = replace(job.settings, crf=float(crf), preset=cand.preset, bitrate=None)
+    s = replace(job.settings, crf=float(crf), preset=cand.trial_preset, bitrate=None)
     payload = strategy.encode(padded, s, job.fps)
     # The Lagrangian needs PSNR only; SSIM (about 99 % of the metric time) only for an SSIM target.
     vmaf = None
@@ -161,7 +162,7 @@ def _probe_one(job: SceneJob, cand: Candidate, crf: int, window, padded, pixels)
                                   subsample=_PROBE_VMAF_STEP)
         vmaf = v.pooled(job.vmaf_pool)
     return Probe(cand.strategy, cand.preset, float(crf), len(payload) * 8, len(window), pixels, q.psnr_yuv, q.ssim,
-                 vmaf)
+                 vmaf, encoded_preset=cand.trial_preset)
 
 
 def probe_scene(job: SceneJob, center_quality: float) -> list[Probe]:
@@ -186,6 +187,13 @@ def probe_scene(job: SceneJob, center_quality: float) -> list[Probe]:
                     break
                 probes.append(_probe_one(job, cand, crf, window, padded, pixels))
     return probes
+
+
+def _mapped_decision(cand: Candidate, quality: float) -> Decision:
+    """The CRF ``cand``'s quality map gives for knob ``quality``: a single candidate needs no comparison."""
+    crf = int(round(_capability(get_strategy(cand.strategy)).crf_for_quality(quality)))
+    return Decision(cand.strategy, cand.preset, min(max(crf, cand.crf_min), cand.crf_max), None, None, None,
+                    basis="quality_map")
 
 
 def models_from(candidates: tuple[Candidate, ...], probes: list[Probe]) -> list[CandidateModel]:
@@ -240,17 +248,21 @@ def encode_scene(job: SceneJob, center_quality: float = 28.0, progress: ScenePro
         if job.mode == "decided":
             decision = job.decision
         else:
-            if progress is not None:
-                progress("trials", 0)
-            probes = probe_scene(job, center_quality)
-            models = models_from(job.candidates, probes)
-            if job.mode == "lagrangian":
-                decision = choose_lagrangian(models, job.lam)
-            elif job.mode == "target":
-                decision = choose_for_targets(models, job.target_psnr, job.target_ssim, job.target_vmaf)
-                chosen_model = next(m for m in models if (m.candidate.strategy, m.candidate.preset) == (decision.strategy, decision.preset))
+            if job.mode == "lagrangian" and len(job.candidates) == 1 and not job.probe_single:
+                decision = _mapped_decision(job.candidates[0], center_quality)
             else:
-                raise ValueError(f"unknown scene mode {job.mode!r}")
+                if progress is not None:
+                    progress("trials", 0)
+                probes = probe_scene(job, center_quality)
+                models = models_from(job.candidates, probes)
+                if job.mode == "lagrangian":
+                    decision = choose_lagrangian(models, job.lam)
+                elif job.mode == "target":
+                    decision = choose_for_targets(models, job.target_psnr, job.target_ssim, job.target_vmaf)
+                    chosen_model = next(m for m in models if (m.candidate.strategy, m.candidate.preset)
+                                        == (decision.strategy, decision.preset))
+                else:
+                    raise ValueError(f"unknown scene mode {job.mode!r}")
         strategy = get_strategy(decision.strategy)
         settings = replace(job.settings, crf=float(decision.crf), preset=decision.preset, bitrate=None)
         payload, q, v = _final(job, strategy, settings, ms_ssim=job.mode != "target", progress=progress)

@@ -111,6 +111,8 @@ class AutoCapability:
         crf_range: Smallest and largest CRF the search may use.
         presets: Per effort (``fast``, ``medium``, ``slow``), the presets compared (one candidate each,
             in the strategy's ``--preset`` vocabulary; None: its default). An effort missing here: not a candidate.
+        probe_presets: Per effort, the preset each of ``presets`` is trial-encoded at (same order; a faster
+            one keeps the trials within the effort's time budget). None, or an effort missing: as ``presets``.
         scene_classes: The scene classes it is proposed for (None: every class).
         quality_line: ``crf = a * quality + b`` matching x265 at CRF ``quality`` (centres the trial encodes) ...
         quality_points: ... or piecewise linear through ``(qualities, crfs)`` (flat beyond the ends).
@@ -120,12 +122,18 @@ class AutoCapability:
     crf_range: tuple[int, int]
     presets: Mapping[str, tuple[str | None, ...]]
     scene_classes: frozenset[str] | None = None
+    probe_presets: Mapping[str, tuple[str | None, ...]] | None = None
     quality_line: tuple[float, float] | None = (1.0, 0.0)
     quality_points: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def offers(self, scene_class: str | None, effort: str) -> bool:
         """Whether the strategy is a candidate for a scene of this class at this effort."""
         return effort in self.presets and (self.scene_classes is None or scene_class in self.scene_classes)
+
+    def trial_presets(self, effort: str) -> tuple[str | None, ...]:
+        """The preset each candidate of ``effort`` is trial-encoded at (parallel to ``presets[effort]``)."""
+        given = (self.probe_presets or {}).get(effort)
+        return given if given is not None else self.presets[effort]
 
     def crf_for_quality(self, quality: float) -> float:
         """This strategy's CRF expected to match x265 at CRF ``quality``, inside :attr:`crf_range`."""

@@ -64,14 +64,17 @@ class ClassicalStrategy(Strategy):
 
     #: Rank as a candidate of ``auto`` (same for every scene class: measurement decides).
     rank: int
-    #: Encoder preset per ``auto`` effort.
+    #: Encoder preset per ``auto`` effort; an effort missing here does not try the strategy (screening).
     speeds: dict[str, str]
+    #: Faster preset the trial encodes of each effort run at (missing: as ``speeds``).
+    probe_speeds: dict[str, str] = {}
     #: ``crf = a * quality + b``, fitted on the development clips (see docs/benchmarks.md).
     quality_map: tuple[float, float] = (1.0, 0.0)
 
     def auto_capability(self) -> AutoCapability:
         return AutoCapability(rank=self.rank, crf_range=self.crf_range, quality_line=self.quality_map,
-                              presets={effort: (preset,) for effort, preset in self.speeds.items()})
+                              presets={effort: (preset,) for effort, preset in self.speeds.items()},
+                              probe_presets={effort: (preset,) for effort, preset in self.probe_speeds.items()})
 
     # -- options -------------------------------------------------------------
 
@@ -318,7 +321,9 @@ class X264(ClassicalStrategy):
     rd_crf_range = (20, 40)
     default_threads = 1
     rank = 3
-    speeds = {"fast": "faster", "medium": "medium", "slow": "slow"}
+    # Not tried by any effort: SVT-AV1 at the effort's preset needs fewer bits in less time on every
+    # development clip (docs/benchmarks.md, "Screening"); its quality map still serves --quality.
+    speeds: dict[str, str] = {}
     # Same PSNR-YUV as x265 at CRF q (sam2_cups_720p, akiyo_cif): x264 CRF ~ 0.8 q + 5.
     quality_map = (0.8, 5.0)
 
@@ -347,7 +352,9 @@ class X265(ClassicalStrategy):
     # lookahead's cuTree writes past a heap buffer (valgrind; crashes the process now and then).
     min_size = (64, 32)
     rank = 2
-    speeds = {"fast": "fast", "medium": "medium", "slow": "slow"}
+    # Not tried by any effort (as x264): SVT-AV1 preset 6 took about x265 medium's time and needed 25-28 %
+    # fewer bits on natural video, 73 % on screen content; each effort's SVT-AV1 preset is slower and better.
+    speeds: dict[str, str] = {}
 
     def _base_params(self, s):
         # info=0: x265 otherwise writes an SEI with its thread settings, so bytes would vary by machine.
@@ -373,7 +380,10 @@ class AV1(ClassicalStrategy):
     # with a side of 24 or less and the other of 72 or more (80x16, 320x24, 24x80) its flush never returns.
     min_size = (32, 32)
     rank = 1
-    speeds = {"fast": "10", "medium": "8", "slow": "6"}
+    # Each effort's rival is SVT-AV1 at the preset of about its time budget (6, 4, 2: docs/benchmarks.md);
+    # its trial encodes run at a faster preset, which keeps them a small share of that budget.
+    speeds = {"fast": "6", "medium": "4", "slow": "2"}
+    probe_speeds = {"fast": "10", "medium": "8", "slow": "6"}
     # Same PSNR-YUV as x265 at CRF q (sam2_cups_720p, akiyo_cif): SVT-AV1 CRF ~ 2.9 q - 35.
     quality_map = (2.9, -35.0)
 

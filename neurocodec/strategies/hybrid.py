@@ -10,8 +10,10 @@ decoder runs the base decoder, the upscale and the fixed small network with
 the scene's bias update. See :mod:`neurocodec.models.enhance`.
 
 Options (:class:`HybridOptions`, ``--opt KEY=VALUE``): ``base`` (av1 or x265),
-``base-preset``, ``scale`` (1, 0.75, 0.5) and ``adapt``, the number of
-fine-tuning steps (0: shipped weights only; default 40). The older preset
+``base-preset``, ``scale`` (1, 0.75, 0.5), ``adapt``, the number of
+fine-tuning steps (0: shipped weights only; default 40), and ``network``
+(false: never run the network; the bicubic upscale of the base is the
+picture, auto's resolution ladder). The older preset
 ``BASE[:PRESET][/scale=S][/adapt=N]`` (e.g. ``av1:8/scale=0.5``) is an alias.
 
 Payload::
@@ -70,9 +72,12 @@ class HybridOptions:
     scale: float = option(1.0, float, "Base layer resolution, relative to the video.", choices=_SCALES)
     adapt: int = option(40, int, "Fine-tuning steps of the enhancement network per scene (0: shipped weights only).",
                         range=(0, 1000))
+    network: bool = option(True, bool, "Run the enhancement network (false: the normatively upscaled base only, "
+                           "a rung of auto's resolution ladder).")
 
     def __str__(self) -> str:
-        return format_preset(self.base, self.base_preset, f"scale={self.scale:g}/adapt={self.adapt}")
+        tail = "" if self.network else "/network=false"
+        return format_preset(self.base, self.base_preset, f"scale={self.scale:g}/adapt={self.adapt}{tail}")
 
 
 def _to_tensor(frames: Sequence[Frame]):
@@ -174,10 +179,14 @@ class Hybrid(LayeredStrategy):
     id = STRATEGY_IDS["hybrid"]
     Options = HybridOptions
     grammar = "BASE[:PRESET][/scale=S][/adapt=N]"
-    # Moving content, where the base codec's artifacts are largest; every scale compared (tried at auto's slow effort).
     auto_rank = 3
-    auto_scene_classes = frozenset({"moderate_motion", "high_motion"})
-    auto_variants = tuple({"scale": s} for s in _SCALES)
+    auto_scene_classes = None  # reduced resolution pays at low rates on any content (soft content most)
+    # Every effort's ladder: the base at 3/4 and 1/2 scale, upscaled normatively, no network (cheap, so
+    # within medium's budget); slow also compares the network at every scale.
+    auto_variants = (
+        *((("medium", "slow"), {"scale": s, "network": False}) for s in _SCALES if s != 1.0),
+        *((("slow",), {"scale": s}) for s in _SCALES),
+    )
 
     def _net(self, model: str | None = None, expect_sha256: bytes | None = None):
         """The enhancement network of a shipped name or a trusted weights file (hash checked before loading)."""
@@ -199,10 +208,12 @@ class Hybrid(LayeredStrategy):
         bs = self.base_settings(p, settings)
         base_payload = base.encode(small, bs, fps)
         ctx = DecodeContext(bw, bh, len(frames), base.describe(bs, bw, bh, fps))
-        up = [resize_frame(f, w, h) for f in base.decode(base_payload, ctx)]
         net, _, _ = self._net()
         sidx = net.scale_index(p.scale)
         head = bytes([_FORMAT, base.id]) + encode_varint(bw) + encode_varint(bh) + bytes([sidx])
+        if not p.network:
+            return head + bytes([_BYPASS]) + base_payload
+        up = [resize_frame(f, w, h) for f in base.decode(base_payload, ctx)]
         # Per scene, the cheapest of: the shipped network, no network (the network can hurt a clean, full-scale
         # base), and the network with a bias update (worth its bytes?). Judged on at most 8 evenly spaced frames.
         pick = _pick(len(frames))
@@ -309,5 +320,6 @@ class Hybrid(LayeredStrategy):
 
     def decoder_macs_per_pixel(self, params: dict[str, Any] | None = None) -> float:
         # Plus the bicubic upscale of a reduced base: 4 taps x 2 passes per sample, 1.5 samples per pixel.
-        scale = self.stored_options(params or {}).scale
-        return macs_per_pixel(self._ref(params)) + (12.0 if scale != 1.0 else 0.0)
+        p = self.stored_options(params or {})
+        network = macs_per_pixel(self._ref(params)) if p.network else 0.0
+        return network + (12.0 if p.scale != 1.0 else 0.0)

@@ -111,7 +111,7 @@ class FrameInterpolation(LayeredStrategy):
     grammar = "BASE[:PRESET][/gap=N][/drop=DB]"
     auto_rank = 3
     auto_scene_classes = frozenset({"talking_head", "static"})
-    auto_variants = tuple({"gap": gap} for gap in (2, 3, 4))
+    auto_variants = tuple((("slow",), {"gap": gap}) for gap in (2, 3, 4))
 
     def base_settings(self, opts: InterpolationOptions, settings: StrategySettings) -> StrategySettings:
         return replace(super().base_settings(opts, settings), keyint=None)

@@ -53,15 +53,17 @@ class LayeredStrategy(Strategy):
 
     Subclasses set ``Options`` (fields ``base``, ``base_preset``, then their own),
     ``grammar`` (the alias, quoted in errors), and for ``auto``: ``auto_rank``,
-    ``auto_scene_classes`` and ``auto_variants`` (option values compared at every effort).
+    ``auto_scene_classes`` and ``auto_variants`` (per effort, the option values compared).
     """
 
     crf_range = (0, 63)  # auto's base, SVT-AV1; a base of x265 checks its own 0..51 (validate)
     rd_crf_range = (30, 63)
     grammar: ClassVar[str]
     auto_rank: ClassVar[int]
-    auto_scene_classes: ClassVar[frozenset[str]]
-    auto_variants: ClassVar[tuple[dict[str, Any], ...]]
+    auto_scene_classes: ClassVar[frozenset[str] | None]
+    #: ``(efforts, option values)``: the variants each effort compares (base at SVT-AV1's preset of that effort,
+    #: trials at its trial preset).
+    auto_variants: ClassVar[tuple[tuple[tuple[str, ...], dict[str, Any]], ...]]
 
     def preset_options(self, preset: str) -> dict[str, Any]:
         """``BASE[:PRESET][/key=value]...`` -> ``{"base": ..., "base-preset": ..., key: value}`` (text values)."""
@@ -95,10 +97,13 @@ class LayeredStrategy(Strategy):
     def auto_capability(self) -> AutoCapability:
         av1 = get_strategy("av1").auto_capability()
         names = {s.key: s.field for s in option_specs(self.Options)}
-        presets = {
-            effort: tuple(str(self.Options("av1", base_preset, **{names[k]: v for k, v in variant.items()}))
-                          for variant in self.auto_variants)
-            for effort, (base_preset,) in av1.presets.items()
-        }
-        return AutoCapability(rank=self.auto_rank, crf_range=av1.crf_range, presets=presets,
+
+        def variants(effort, base_preset):
+            return tuple(str(self.Options("av1", base_preset, **{names[k]: v for k, v in variant.items()}))
+                         for efforts, variant in self.auto_variants if effort in efforts)
+
+        efforts = [e for e in av1.presets if any(e in efforts for efforts, _ in self.auto_variants)]
+        return AutoCapability(rank=self.auto_rank, crf_range=av1.crf_range,
+                              presets={e: variants(e, av1.presets[e][0]) for e in efforts},
+                              probe_presets={e: variants(e, av1.trial_presets(e)[0]) for e in efforts},
                               scene_classes=self.auto_scene_classes, quality_line=av1.quality_line)

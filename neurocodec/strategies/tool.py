@@ -191,10 +191,13 @@ class AOM(ToolStrategy):
     muxer = "ivf"
     out_name = "out.ivf"
     # Against SVT-AV1 preset 6 on four development clips (docs/benchmarks.md), cpu-used 4 needed
-    # 11 % fewer bits at about 4x its time: a win only for ``slow``, whose SVT-AV1 candidate is
-    # preset 6. Same PSNR-YUV as x265 at CRF q: libaom CRF ~ 2.8 q - 31 (those clips).
-    speeds = {"slow": "4"}
+    # 11 % fewer bits at about 4x its time, cpu-used 2 16 % at 9-22x; SVT-AV1 preset 2, the ``slow``
+    # effort's own candidate, needed 13 % at 2.5-5x. So no effort tries it. Same PSNR-YUV as x265 at
+    # CRF q: libaom CRF ~ 2.8 q - 31 (those clips), which --quality and quality targets use.
     quality_map = (2.8, -31.0)
+
+    def auto_capability(self):
+        return ClassicalStrategy.auto_capability(self)  # a CRF search, but no effort's candidate
 
     def preset_options(self, preset: str) -> dict[str, Any]:
         return {"cpu-used": preset}
