@@ -67,12 +67,9 @@ class AutoOptions:
             (each with the encoder presets it declares for the effort); 99: all of them.
         probe_window: Frames of a scene's trial window (a contiguous run from its middle).
         probe_points: CRFs each candidate is trial-encoded at, spread about the quality knob.
-        probe_single: Trial-encode a scene that has a single candidate, to place its CRF on the
-            common Lagrangian slope; false: no trials, the CRF the candidate's quality map gives for
-            the knob (SVT-AV1's CRF already aims at one quality across scenes). Quality targets and
-            ``--bitrate`` always trial-encode.
-        lambda_scale: Multiplies the Lagrange multiplier of the quality knob (1: the calibrated
-            relation of :mod:`neurocodec.agents.rd`; above 1 favours fewer bits). A ``--bitrate``
+        lambda_scale: Multiplies each scene's Lagrange multiplier (1: the slope of its best-ranked
+            candidate at that candidate's quality-map CRF, :func:`neurocodec.agents.rd.scene_lambda`;
+            above 1 favours fewer bits). Only scenes with several candidates use one; a ``--bitrate``
             encode finds its multiplier from the budget instead, and quality targets use none.
         cut_threshold: Scene detection: floor of the motion-compensated cut score, 8-bit levels
             (:class:`~neurocodec.analysis.shot_tuning.ShotTuning`, which documents the measurements).
@@ -84,9 +81,7 @@ class AutoOptions:
                              range=(1, 99))
     probe_window: int = option(24, int, "Frames of each scene's trial window (from its middle).", range=(1, 300))
     probe_points: int = option(3, int, "CRFs each candidate is trial-encoded at.", range=(1, 8))
-    probe_single: bool = option(True, bool, "Trial-encode scenes with a single candidate (false: the quality "
-                                "map's CRF, no trials).")
-    lambda_scale: float = option(1.0, float, "Multiplies the quality knob's Lagrange multiplier (1: as calibrated).",
+    lambda_scale: float = option(1.0, float, "Multiplies each scene's Lagrange multiplier (1: as calibrated).",
                                  range=(0, 100), low_open=True)
     cut_threshold: float = option(12.0, float, "Scene detection: floor of the cut score, 8-bit levels.",
                                   range=(0, 255))

@@ -86,6 +86,23 @@ def _model(name: str, complexity: float, pixels: int = 96 * 64) -> CandidateMode
     return CandidateModel(cand, probes)
 
 
+def test_a_short_window_is_extrapolated_to_the_scene_with_one_keyframe():
+    """8-frame window of 1000 bits whose first frame alone costs 500: the scene of 64 frames has one such
+    keyframe and 63 frames like the window's other 7, so 500 + 63 * 500 / 7 = 5000 bits."""
+    cand = Candidate("av1", "4", 0, 63, probe_preset="8")
+    window = [Probe("av1", "4", c, b, 8, 96 * 64, q, 0.9) for c, b, q in ((30, 2000, 40.0), (40, 1000, 36.0))]
+    key = Probe("av1", "4", 40, 500, 1, 96 * 64, 37.0, 0.9, kind="key")
+    plain = CandidateModel(cand, window)
+    scene = CandidateModel(cand, [*window, key], scene_frames=64)
+    assert plain.bits_per_frame(40) == pytest.approx(1000 / 8)
+    assert scene.bits_per_frame(40) == pytest.approx(5000 / 64, rel=1e-3)
+    assert scene.bits_per_frame(30) == pytest.approx(10000 / 64, rel=1e-3)  # same keyframe share at every CRF
+    # The keyframe (37 dB) is better than the window's mean (36 dB): the scene's mean is lower than the window's.
+    assert 35.8 < scene.psnr_yuv(40) < 36.0
+    # A window as long as the scene, or no key probe: nothing to extrapolate.
+    assert CandidateModel(cand, [*window, key], scene_frames=8).bits_per_frame(40) == pytest.approx(1000 / 8)
+
+
 def test_allocation_fits_the_budget_and_favours_the_harder_scene_with_bits():
     scenes = [(50, [_model("x264", 1.0)]), (50, [_model("x264", 4.0)])]
     duration, bitrate = 4.0, 60_000

@@ -133,20 +133,22 @@ def test_auto_options_at_the_shipped_values_change_no_byte(small_clip, tmp_path)
 
 
 def test_auto_options_reach_the_search(small_clip, tmp_path):
-    # fast has a single candidate (SVT-AV1 preset 6) and ships probe-single=false: no trials, the quality map's CRF
+    # fast has a single candidate (SVT-AV1 preset 6): no trials, the quality map's CRF
     mapped = neurocodec.encode(small_clip, tmp_path / "m.ncv", preset="fast", measure_quality=False)
     assert all(not s.probes and s.decision["basis"] == "quality_map" for s in mapped.segments)
-    trials = {"probe-single": "true"}
-    base = neurocodec.encode(small_clip, tmp_path / "a.ncv", preset="fast", opts=trials, measure_quality=False)
-    short = neurocodec.encode(small_clip, tmp_path / "b.ncv", preset="fast", opts=trials | {"probe-window": "4"},
+    # medium also tries the resolution ladder: trials at SVT-AV1 preset 6 (one at 4 calibrates them), final at 4
+    base = neurocodec.encode(small_clip, tmp_path / "a.ncv", measure_quality=False)
+    short = neurocodec.encode(small_clip, tmp_path / "b.ncv", opts={"probe-window": "4"},
                               measure_quality=False)
-    assert {p["frames"] for s in base.segments for p in s.probes} == {8}  # the whole 8-frame scene
-    assert {p["frames"] for s in short.segments for p in s.probes} == {4}
-    assert {p["encoded_preset"] for s in base.segments for p in s.probes} == {"10"}  # fast's trial preset
-    assert {s.decision["preset"] for s in base.segments} == {"6"}  # ... and its final one
+    windows = lambda r: {p["frames"] for s in r.segments for p in s.probes if p["kind"] == "window"}  # noqa: E731
+    assert windows(base) == {8}  # the whole 8-frame scene
+    assert windows(short) == {4} and {p["frames"] for s in short.segments for p in s.probes if p["kind"] == "key"} == {1}
+    av1_trials = [p for s in base.segments for p in s.probes if p["strategy"] == "av1"]
+    assert {(p["kind"], p["encoded_preset"]) for p in av1_trials} == {("window", "6"), ("calibration", "4")}
+    assert {s.decision["preset"] for s in base.segments if s.strategy == "av1"} <= {"4"}
     assert short.options["auto_options"]["probe-window"] == 4 and short.options["opts"]["probe-window"] == "4"
     # A larger Lagrange multiplier trades quality for bits: from the same probes, a higher CRF.
-    steep = neurocodec.encode(small_clip, tmp_path / "c.ncv", preset="fast", opts=trials | {"lambda-scale": 20},
+    steep = neurocodec.encode(small_clip, tmp_path / "c.ncv", opts={"lambda-scale": 20},
                               measure_quality=False)
     assert [s.probes for s in steep.segments] == [s.probes for s in base.segments]
     assert all(s.decision["crf"] > b.decision["crf"] for s, b in zip(steep.segments, base.segments))

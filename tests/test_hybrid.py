@@ -137,11 +137,11 @@ def test_auto_resolution_ladder_and_network_variants_per_effort():
                        _parse(c.probe_preset).base_preset) for c in cands if c.strategy == "hybrid")
 
     assert hybrids("fast") == []
-    # medium: the ladder only (3/4 and 1/2 scale, no network), base at SVT-AV1 preset 4, trials at preset 8
-    assert hybrids("medium") == [(0.5, False, "4", "8"), (0.75, False, "4", "8")]
+    # medium: the ladder only (3/4 and 1/2 scale, no network), base at SVT-AV1 preset 4, trials at preset 6
+    assert hybrids("medium") == [(0.5, False, "4", "6"), (0.75, False, "4", "6")]
     slow = hybrids("slow", "static")
     assert [(s, n) for s, n, *_ in slow] == [(0.5, False), (0.5, True), (0.75, False), (0.75, True), (1.0, True)]
-    assert {(b, t) for *_, b, t in slow} == {("2", "6")}
+    assert {(b, t) for *_, b, t in slow} == {("2", "4")}
 
 
 def test_network_off_is_the_upscaled_base_and_costs_no_network_macs(tmp_path):

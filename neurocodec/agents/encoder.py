@@ -157,7 +157,7 @@ class EncodingAgent:
             progress(0, scenes[-1].end_frame)
         per_scene: list[tuple[int, list] | None] = [None] * len(scenes)
         for i, probes in run_tasks(make_executor(self.options.workers), tasks):
-            per_scene[i] = (scenes[i].frames, models_from(self.planner.candidates(scenes[i]), probes))
+            per_scene[i] = (scenes[i].frames, models_from(self.planner.candidates(scenes[i]), probes, scenes[i].frames))
             if progress:
                 progress(scenes[i].end_frame, scenes[-1].end_frame)
         duration = scenes[-1].end_frame / float(fps)

@@ -26,7 +26,7 @@ from ..settings import AUTO_STRATEGY, AutoOptions, EncodeOptions
 from ..strategies.base import available_strategies, get_strategy
 from ..strategies.options import build_options
 from .allocation import RateMode
-from .rd import Candidate, Decision, lambda_for_quality
+from .rd import Candidate, Decision
 from .scene import SceneJob
 
 __all__ = ["ScenePlanner", "auto_options", "scene_limits", "scene_frames"]
@@ -120,7 +120,7 @@ class ScenePlanner:
             mode=mode.scene_mode,
             candidates=self.candidates(scene),
             settings=self.settings,
-            lam=lambda_for_quality(o.quality_knob) * a.lambda_scale,
+            lambda_scale=a.lambda_scale,
             decision=decision,
             target_psnr=o.target_psnr,
             target_ssim=o.target_ssim,
@@ -128,7 +128,6 @@ class ScenePlanner:
             vmaf_pool=o.vmaf_pooling,
             probe_frames=a.probe_window,
             probe_points=a.probe_points,
-            probe_single=a.probe_single,
             measure=o.measure_quality,
         )
 

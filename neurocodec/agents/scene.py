@@ -23,7 +23,7 @@ from ..io.frame import Frame, VideoInfo, crop, pad_to_even, padded_size
 from ..metrics.quality import QualityAccumulator, VideoQuality
 from ..metrics.vmaf import VmafResult, vmaf_frames
 from ..strategies.base import AutoCapability, DecodeContext, Strategy, StrategySettings, get_strategy
-from .rd import Candidate, CandidateModel, Decision, Probe, choose_for_targets, choose_lagrangian
+from .rd import Candidate, CandidateModel, Decision, Probe, choose_for_targets, choose_lagrangian, scene_lambda
 
 __all__ = ["SceneJob", "SceneResult", "encode_scene", "probe_scene", "measure"]
 
@@ -46,7 +46,8 @@ class SceneJob:
     """What a worker needs to encode one scene.
 
     ``mode`` is ``fixed`` (use ``settings`` with ``candidates[0]`` as given),
-    ``lagrangian`` (probe, then least ``D + lam * R``), ``decided`` (a
+    ``lagrangian`` (probe, then least ``D + lambda * R`` at the scene's own multiplier times
+    ``lambda_scale``; a single candidate: its quality map's CRF), ``decided`` (a
     decision made beforehand, e.g. by the bitrate allocator) or ``target``
     (probe, then fewest bits meeting the targets, verified). ``vmaf_pool`` pools
     per-frame VMAF for ``target_vmaf`` (one of :data:`~neurocodec.metrics.vmaf.VMAF_POOLS`).
@@ -58,7 +59,7 @@ class SceneJob:
     mode: str
     candidates: tuple[Candidate, ...]
     settings: StrategySettings
-    lam: float | None = None
+    lambda_scale: float = 1.0
     decision: Decision | None = None
     target_psnr: float | None = None
     target_ssim: float | None = None
@@ -66,7 +67,6 @@ class SceneJob:
     vmaf_pool: str = "mean"
     probe_frames: int = 24
     probe_points: int = 3
-    probe_single: bool = True
     measure: bool = True
     prior_probes: tuple[Probe, ...] = ()
 
@@ -149,20 +149,21 @@ def _probe_crfs(strategy: Strategy, center: float, points: int) -> list[int]:
     return sorted({int(round(min(max(center + o, lo), hi))) for o in offsets})
 
 
-def _probe_one(job: SceneJob, cand: Candidate, crf: int, window, padded, pixels) -> Probe:
+def _probe_one(job: SceneJob, cand: Candidate, crf: int, window, padded, pixels, kind: str = "window") -> Probe:
     strategy = get_strategy(cand.strategy)
-    s = replace(job.settings, crf=float(crf), preset=cand.trial_preset, bitrate=None)
+    preset = cand.preset if kind == "calibration" else cand.trial_preset
+    s = replace(job.settings, crf=float(crf), preset=preset, bitrate=None)
     payload = strategy.encode(padded, s, job.fps)
     # The Lagrangian needs PSNR only; SSIM (about 99 % of the metric time) only for an SSIM target.
     vmaf = None
-    if job.target_vmaf is None:
+    if job.target_vmaf is None or kind != "window":
         q = measure(strategy, payload, window, ms_ssim=False, ssim=job.target_ssim is not None)
     else:
         q, v = _measure_with_vmaf(strategy, payload, window, job.fps, ms_ssim=False, ssim=job.target_ssim is not None,
                                   subsample=_PROBE_VMAF_STEP)
         vmaf = v.pooled(job.vmaf_pool)
     return Probe(cand.strategy, cand.preset, float(crf), len(payload) * 8, len(window), pixels, q.psnr_yuv, q.ssim,
-                 vmaf, encoded_preset=cand.trial_preset)
+                 vmaf, encoded_preset=preset, kind=kind)
 
 
 def probe_scene(job: SceneJob, center_quality: float) -> list[Probe]:
@@ -172,18 +173,27 @@ def probe_scene(job: SceneJob, center_quality: float) -> list[Probe]:
     pixels = window[0].width * window[0].height
     probes = list(job.prior_probes)
     done = {(p.strategy, p.preset, p.crf) for p in probes}
+    n = len(job.frames)
     for cand in job.candidates:
         strategy = get_strategy(cand.strategy)
-        for crf in _probe_crfs(strategy, _capability(strategy).crf_for_quality(center_quality), job.probe_points):
+        crfs = _probe_crfs(strategy, _capability(strategy).crf_for_quality(center_quality), job.probe_points)
+        for crf in crfs:
             if (cand.strategy, cand.preset, float(crf)) not in done:
                 probes.append(_probe_one(job, cand, crf, window, padded, pixels))
+        mid = crfs[len(crfs) // 2]
+        if len(window) < n:
+            # The window's first frame alone: what the scene's one keyframe costs (CandidateModel extrapolates).
+            probes.append(_probe_one(job, cand, mid, window[:1], padded[:1], pixels, kind="key"))
+        if cand.trial_preset != cand.preset:
+            # One trial at the final preset calibrates the faster trials' level (CandidateModel).
+            probes.append(_probe_one(job, cand, mid, window, padded, pixels, kind="calibration"))
         if job.mode == "target":
             # Probe again where the targets are predicted to be met, so the model is exact near the decision.
             for _ in range(_REFINE):
                 mine = [p for p in probes if (p.strategy, p.preset) == (cand.strategy, cand.preset)]
-                crf = choose_for_targets([CandidateModel(cand, mine)], job.target_psnr, job.target_ssim,
+                crf = choose_for_targets([CandidateModel(cand, mine, n)], job.target_psnr, job.target_ssim,
                                          job.target_vmaf).crf
-                if any(p.crf == crf for p in mine):
+                if any(p.crf == crf and p.kind == "window" for p in mine):
                     break
                 probes.append(_probe_one(job, cand, crf, window, padded, pixels))
     return probes
@@ -196,13 +206,13 @@ def _mapped_decision(cand: Candidate, quality: float) -> Decision:
                     basis="quality_map")
 
 
-def models_from(candidates: tuple[Candidate, ...], probes: list[Probe]) -> list[CandidateModel]:
-    """One model per candidate that has probes."""
+def models_from(candidates: tuple[Candidate, ...], probes: list[Probe], scene_frames: int) -> list[CandidateModel]:
+    """One model per candidate that has probes, for a scene of ``scene_frames`` frames."""
     out = []
     for cand in candidates:
         mine = [p for p in probes if p.strategy == cand.strategy and p.preset == cand.preset]
-        if mine:
-            out.append(CandidateModel(cand, mine))
+        if any(p.kind == "window" for p in mine):
+            out.append(CandidateModel(cand, mine, scene_frames))
     return out
 
 
@@ -248,15 +258,19 @@ def encode_scene(job: SceneJob, center_quality: float = 28.0, progress: ScenePro
         if job.mode == "decided":
             decision = job.decision
         else:
-            if job.mode == "lagrangian" and len(job.candidates) == 1 and not job.probe_single:
+            if job.mode == "lagrangian" and len(job.candidates) == 1:
                 decision = _mapped_decision(job.candidates[0], center_quality)
             else:
                 if progress is not None:
                     progress("trials", 0)
                 probes = probe_scene(job, center_quality)
-                models = models_from(job.candidates, probes)
+                models = models_from(job.candidates, probes, len(job.frames))
                 if job.mode == "lagrangian":
-                    decision = choose_lagrangian(models, job.lam)
+                    # The scene's multiplier: the best-ranked candidate's slope at its quality-map CRF.
+                    ref = job.candidates[0]
+                    crf = _mapped_decision(ref, center_quality).crf
+                    lam = scene_lambda(models_from((ref,), probes, len(job.frames))[0], crf) * job.lambda_scale
+                    decision = choose_lagrangian(models, lam)
                 elif job.mode == "target":
                     decision = choose_for_targets(models, job.target_psnr, job.target_ssim, job.target_vmaf)
                     chosen_model = next(m for m in models if (m.candidate.strategy, m.candidate.preset)

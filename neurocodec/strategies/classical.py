@@ -70,9 +70,12 @@ class ClassicalStrategy(Strategy):
     probe_speeds: dict[str, str] = {}
     #: ``crf = a * quality + b``, fitted on the development clips (see docs/benchmarks.md).
     quality_map: tuple[float, float] = (1.0, 0.0)
+    #: ... or piecewise linear through ``(qualities, crfs)`` where a line does not fit (wins over ``quality_map``).
+    quality_points: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def auto_capability(self) -> AutoCapability:
         return AutoCapability(rank=self.rank, crf_range=self.crf_range, quality_line=self.quality_map,
+                              quality_points=self.quality_points,
                               presets={effort: (preset,) for effort, preset in self.speeds.items()},
                               probe_presets={effort: (preset,) for effort, preset in self.probe_speeds.items()})
 
@@ -383,9 +386,11 @@ class AV1(ClassicalStrategy):
     # Each effort's rival is SVT-AV1 at the preset of about its time budget (6, 4, 2: docs/benchmarks.md);
     # its trial encodes run at a faster preset, which keeps them a small share of that budget.
     speeds = {"fast": "6", "medium": "4", "slow": "2"}
-    probe_speeds = {"fast": "10", "medium": "8", "slow": "6"}
-    # Same PSNR-YUV as x265 at CRF q (sam2_cups_720p, akiyo_cif): SVT-AV1 CRF ~ 2.9 q - 35.
-    quality_map = (2.9, -35.0)
+    probe_speeds = {"fast": "10", "medium": "6", "slow": "4"}
+    # Same PSNR-YUV (16 frames) as x265 medium at CRF q, SVT-AV1 preset 6 at this CRF; mean of sam2_cups_720p,
+    # akiyo_cif and gym_basketball (2026-11-29; below 22 the 22-28 slope continued). SVT-AV1's CRF scale is
+    # compressed at the low-rate end: its CRF 63 is above x265 CRF 42's quality on all three clips.
+    quality_points = ((12.0, 22.0, 28.0, 34.0, 38.0, 42.0), (2.4, 29.6, 45.9, 58.5, 61.6, 63.0))
 
     def _base_params(self, s):
         return ["pred-struct=1"] if s.low_delay else []

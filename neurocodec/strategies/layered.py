@@ -106,4 +106,5 @@ class LayeredStrategy(Strategy):
         return AutoCapability(rank=self.auto_rank, crf_range=av1.crf_range,
                               presets={e: variants(e, av1.presets[e][0]) for e in efforts},
                               probe_presets={e: variants(e, av1.trial_presets(e)[0]) for e in efforts},
-                              scene_classes=self.auto_scene_classes, quality_line=av1.quality_line)
+                              scene_classes=self.auto_scene_classes, quality_line=av1.quality_line,
+                              quality_points=av1.quality_points)
