@@ -148,10 +148,10 @@ def test_cli_strategies_lists_options_and_auto():
                                  "help": row["options"][3]["help"]}
     assert row["auto"]["presets"]["medium"] == ["av1:4/scale=0.75/adapt=40/network=false",
                                                 "av1:4/scale=0.5/adapt=40/network=false"]
-    assert row["auto"]["presets"]["slow"][2:] == ["av1:2/scale=1/adapt=40", "av1:2/scale=0.75/adapt=40",
-                                                  "av1:2/scale=0.5/adapt=40"]
-    assert row["auto"]["trial_presets"]["slow"][2:] == ["av1:4/scale=1/adapt=40", "av1:4/scale=0.75/adapt=40",
-                                                        "av1:4/scale=0.5/adapt=40"]
+    assert row["auto"]["presets"]["slow"] == ["av1:2/scale=0.75/adapt=40/network=false",
+                                              "av1:2/scale=0.5/adapt=40/network=false"]
+    assert row["auto"]["trial_presets"]["slow"] == ["av1:4/scale=0.75/adapt=40/network=false",
+                                                    "av1:4/scale=0.5/adapt=40/network=false"]
     res = CliRunner().invoke(cli, ["strategies"])
     assert res.exit_code == 0
     assert "x264 (id 1): crf 0..51; not tried by any auto effort" in res.output
