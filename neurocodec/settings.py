@@ -71,6 +71,9 @@ class AutoOptions:
             candidate at that candidate's quality-map CRF, :func:`neurocodec.agents.rd.scene_lambda`;
             above 1 favours fewer bits). Only scenes with several candidates use one; a ``--bitrate``
             encode finds its multiplier from the budget instead, and quality targets use none.
+        ladder_crf: Candidates that win only at low rates (the resolution ladder) are tried where the
+            scene's best-ranked candidate's CRF for the knob (its quality map) is at least this; below,
+            they are screened out, and a scene left with one candidate needs no trials.
         cut_threshold: Scene detection: floor of the motion-compensated cut score, 8-bit levels
             (:class:`~neurocodec.analysis.shot_tuning.ShotTuning`, which documents the measurements).
         cut_ratio: Scene detection: the cut score over its local level for a cut.
@@ -83,6 +86,8 @@ class AutoOptions:
     probe_points: int = option(3, int, "CRFs each candidate is trial-encoded at.", range=(1, 8))
     lambda_scale: float = option(1.0, float, "Multiplies each scene's Lagrange multiplier (1: as calibrated).",
                                  range=(0, 100), low_open=True)
+    ladder_crf: int = option(50, int, "Try the resolution ladder where the best-ranked candidate's CRF for the "
+                             "knob is at least this.", range=(0, 63))
     cut_threshold: float = option(12.0, float, "Scene detection: floor of the cut score, 8-bit levels.",
                                   range=(0, 255))
     cut_ratio: float = option(2.5, float, "Scene detection: cut score over its local level for a cut.",

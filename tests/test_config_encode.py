@@ -136,9 +136,10 @@ def test_auto_options_reach_the_search(small_clip, tmp_path):
     # fast has a single candidate (SVT-AV1 preset 6): no trials, the quality map's CRF
     mapped = neurocodec.encode(small_clip, tmp_path / "m.ncv", preset="fast", measure_quality=False)
     assert all(not s.probes and s.decision["basis"] == "quality_map" for s in mapped.segments)
-    # medium also tries the resolution ladder: trials at SVT-AV1 preset 6 (one at 4 calibrates them), final at 4
-    base = neurocodec.encode(small_clip, tmp_path / "a.ncv", measure_quality=False)
-    short = neurocodec.encode(small_clip, tmp_path / "b.ncv", opts={"probe-window": "4"},
+    # at a low rate medium also tries the resolution ladder: trials at SVT-AV1 preset 6 (one at 4 calibrates
+    # them), final at 4
+    base = neurocodec.encode(small_clip, tmp_path / "a.ncv", quality=40, measure_quality=False)
+    short = neurocodec.encode(small_clip, tmp_path / "b.ncv", quality=40, opts={"probe-window": "4"},
                               measure_quality=False)
     windows = lambda r: {p["frames"] for s in r.segments for p in s.probes if p["kind"] == "window"}  # noqa: E731
     assert windows(base) == {8}  # the whole 8-frame scene
@@ -148,7 +149,7 @@ def test_auto_options_reach_the_search(small_clip, tmp_path):
     assert {s.decision["preset"] for s in base.segments if s.strategy == "av1"} <= {"4"}
     assert short.options["auto_options"]["probe-window"] == 4 and short.options["opts"]["probe-window"] == "4"
     # A larger Lagrange multiplier trades quality for bits: from the same probes, a higher CRF.
-    steep = neurocodec.encode(small_clip, tmp_path / "c.ncv", opts={"lambda-scale": 20},
+    steep = neurocodec.encode(small_clip, tmp_path / "c.ncv", quality=40, opts={"lambda-scale": 20},
                               measure_quality=False)
     assert [s.probes for s in steep.segments] == [s.probes for s in base.segments]
     assert all(s.decision["crf"] > b.decision["crf"] for s, b in zip(steep.segments, base.segments))

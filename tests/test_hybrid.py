@@ -129,14 +129,16 @@ def test_auto_resolution_ladder_per_effort():
     from neurocodec.analysis.scenes import Scene
     from neurocodec.settings import EncodeOptions
 
-    def hybrids(effort, cls="high_motion"):
-        agent = EncodingAgent(EncodeOptions(strategy="auto", preset=effort))
+    def hybrids(effort, cls="high_motion", quality=40):
+        agent = EncodingAgent(EncodeOptions(strategy="auto", preset=effort, quality=quality))
         cands = agent.candidates(Scene(0, 10, scene_class=cls))
         assert "av1" in [c.strategy for c in cands]  # plain classical at equal settings, compared by the same RD
         return sorted((_parse(c.preset).scale, _parse(c.preset).network, _parse(c.preset).base_preset,
                        _parse(c.probe_preset).base_preset) for c in cands if c.strategy == "hybrid")
 
     assert hybrids("fast") == []
+    # The ladder wins only at low rates: at knob 28 (SVT-AV1 CRF 46 < ladder-crf 50) it is not tried.
+    assert hybrids("medium", quality=28) == [] and hybrids("medium", quality=33) != []
     # medium: the ladder only (3/4 and 1/2 scale, no network), base at SVT-AV1 preset 4, trials at preset 6
     assert hybrids("medium") == [(0.5, False, "4", "6"), (0.75, False, "4", "6")]
     # slow: the same ladder on SVT-AV1 preset 2 (trials at 4), on every scene class; the network in no effort

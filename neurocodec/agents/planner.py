@@ -25,7 +25,7 @@ from ..models.names import check_model_name
 from ..settings import AUTO_STRATEGY, AutoOptions, EncodeOptions
 from ..strategies.base import available_strategies, get_strategy
 from ..strategies.options import build_options
-from .allocation import RateMode
+from .allocation import RateMode, probe_center
 from .rd import Candidate, Decision
 from .scene import SceneJob
 
@@ -105,6 +105,11 @@ class ScenePlanner:
             if cap is not None and cap.offers(scene.scene_class, self.speed):
                 ranked.append((cap.rank, name, cap))
         ranked.sort(key=lambda r: r[:2])
+        if ranked and self.options.bitrate is None:
+            # Screening by rate: low-rate-only candidates where the reference sits below the ladder's CRF.
+            reference_crf = ranked[0][2].crf_for_quality(probe_center(RateMode.of(self.options), self.options))
+            if reference_crf < self.auto.ladder_crf:
+                ranked = [r for r in ranked if not r[2].low_rate_only]
         return tuple(Candidate(name, preset, *cap.crf_range, probe_preset=trial)
                      for _, name, cap in ranked[:self.auto.candidates]
                      for preset, trial in zip(cap.presets[self.speed], cap.trial_presets(self.speed), strict=True))

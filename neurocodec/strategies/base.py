@@ -116,6 +116,8 @@ class AutoCapability:
         scene_classes: The scene classes it is proposed for (None: every class).
         quality_line: ``crf = a * quality + b`` matching x265 at CRF ``quality`` (centres the trial encodes) ...
         quality_points: ... or piecewise linear through ``(qualities, crfs)`` (flat beyond the ends).
+        low_rate_only: Tried only at low rates: where the scene's best-ranked candidate's quality-map CRF
+            reaches ``AutoOptions.ladder_crf`` (a ``--bitrate`` encode always tries it).
     """
 
     rank: int
@@ -125,6 +127,7 @@ class AutoCapability:
     probe_presets: Mapping[str, tuple[str | None, ...]] | None = None
     quality_line: tuple[float, float] | None = (1.0, 0.0)
     quality_points: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    low_rate_only: bool = False
 
     def offers(self, scene_class: str | None, effort: str) -> bool:
         """Whether the strategy is a candidate for a scene of this class at this effort."""

@@ -186,6 +186,8 @@ class Hybrid(LayeredStrategy):
     # reduced scales except on one clip, where the reduction did most of the work (docs/benchmarks.md), and
     # its per-scene fine-tuning in every trial took slow far past its time budget (0.1 fps at 176x144).
     auto_variants = tuple((("medium", "slow"), {"scale": s, "network": False}) for s in _SCALES if s != 1.0)
+    # Reduced resolution won only at the low-rate end (SVT-AV1 CRF 59 and above on the development clips).
+    auto_low_rate_only = True
 
     def _net(self, model: str | None = None, expect_sha256: bytes | None = None):
         """The enhancement network of a shipped name or a trusted weights file (hash checked before loading)."""

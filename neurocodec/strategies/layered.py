@@ -64,6 +64,8 @@ class LayeredStrategy(Strategy):
     #: ``(efforts, option values)``: the variants each effort compares (base at SVT-AV1's preset of that effort,
     #: trials at its trial preset).
     auto_variants: ClassVar[tuple[tuple[tuple[str, ...], dict[str, Any]], ...]]
+    #: Tried only at low rates (:attr:`AutoCapability.low_rate_only`).
+    auto_low_rate_only: ClassVar[bool] = False
 
     def preset_options(self, preset: str) -> dict[str, Any]:
         """``BASE[:PRESET][/key=value]...`` -> ``{"base": ..., "base-preset": ..., key: value}`` (text values)."""
@@ -107,4 +109,4 @@ class LayeredStrategy(Strategy):
                               presets={e: variants(e, av1.presets[e][0]) for e in efforts},
                               probe_presets={e: variants(e, av1.trial_presets(e)[0]) for e in efforts},
                               scene_classes=self.auto_scene_classes, quality_line=av1.quality_line,
-                              quality_points=av1.quality_points)
+                              quality_points=av1.quality_points, low_rate_only=self.auto_low_rate_only)
