@@ -269,7 +269,7 @@ def encode_scene(job: SceneJob, center_quality: float = 28.0, progress: ScenePro
                     # The scene's multiplier: the best-ranked candidate's slope at its quality-map CRF.
                     ref = job.candidates[0]
                     crf = _mapped_decision(ref, center_quality).crf
-                    lam = scene_lambda(models_from((ref,), probes, len(job.frames))[0], crf) * job.lambda_scale
+                    lam = scene_lambda(next(m for m in models if m.candidate == ref), crf) * job.lambda_scale
                     decision = choose_lagrangian(models, lam)
                 elif job.mode == "target":
                     decision = choose_for_targets(models, job.target_psnr, job.target_ssim, job.target_vmaf)
