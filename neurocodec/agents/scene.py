@@ -199,11 +199,10 @@ def probe_scene(job: SceneJob, center_quality: float) -> list[Probe]:
     return probes
 
 
-def _mapped_decision(cand: Candidate, quality: float) -> Decision:
-    """The CRF ``cand``'s quality map gives for knob ``quality``: a single candidate needs no comparison."""
+def _mapped_crf(cand: Candidate, quality: float) -> int:
+    """The CRF ``cand``'s quality map gives for knob ``quality``, inside its span."""
     crf = int(round(_capability(get_strategy(cand.strategy)).crf_for_quality(quality)))
-    return Decision(cand.strategy, cand.preset, min(max(crf, cand.crf_min), cand.crf_max), None, None, None,
-                    basis="quality_map")
+    return min(max(crf, cand.crf_min), cand.crf_max)
 
 
 def models_from(candidates: tuple[Candidate, ...], probes: list[Probe], scene_frames: int) -> list[CandidateModel]:
@@ -259,7 +258,10 @@ def encode_scene(job: SceneJob, center_quality: float = 28.0, progress: ScenePro
             decision = job.decision
         else:
             if job.mode == "lagrangian" and len(job.candidates) == 1:
-                decision = _mapped_decision(job.candidates[0], center_quality)
+                # A single candidate needs no comparison: the CRF its quality map gives, no trials.
+                cand = job.candidates[0]
+                decision = Decision(cand.strategy, cand.preset, _mapped_crf(cand, center_quality), None, None, None,
+                                    basis="quality_map")
             else:
                 if progress is not None:
                     progress("trials", 0)
@@ -268,8 +270,8 @@ def encode_scene(job: SceneJob, center_quality: float = 28.0, progress: ScenePro
                 if job.mode == "lagrangian":
                     # The scene's multiplier: the best-ranked candidate's slope at its quality-map CRF.
                     ref = job.candidates[0]
-                    crf = _mapped_decision(ref, center_quality).crf
-                    lam = scene_lambda(next(m for m in models if m.candidate == ref), crf) * job.lambda_scale
+                    reference = next(m for m in models if m.candidate == ref)
+                    lam = scene_lambda(reference, _mapped_crf(ref, center_quality)) * job.lambda_scale
                     decision = choose_lagrangian(models, lam)
                 elif job.mode == "target":
                     decision = choose_for_targets(models, job.target_psnr, job.target_ssim, job.target_vmaf)

@@ -81,9 +81,11 @@ class ToolStrategy(ClassicalStrategy):
     #: ``auto`` efforts it is a candidate at, and its preset there (docs/benchmarks.md says why).
     speeds: dict[str, str] = {}
     rank = 2
+    #: ``crf = a * quality + b`` against x265 (None: not measured, so no CRF search and no ``auto`` capability).
+    quality_map: tuple[float, float] | None = None
 
     def auto_capability(self):
-        return super().auto_capability() if self.speeds else None
+        return super().auto_capability() if self.quality_map is not None else None
 
     def validate(self, settings: StrategySettings) -> Any:
         """Also refuses a fractional CRF and a missing FFmpeg binary, before any input is read."""
@@ -195,9 +197,6 @@ class AOM(ToolStrategy):
     # effort's own candidate, needed 13 % at 2.5-5x. So no effort tries it. Same PSNR-YUV as x265 at
     # CRF q: libaom CRF ~ 2.8 q - 31 (those clips), which --quality and quality targets use.
     quality_map = (2.8, -31.0)
-
-    def auto_capability(self):
-        return ClassicalStrategy.auto_capability(self)  # a CRF search, but no effort's candidate
 
     def preset_options(self, preset: str) -> dict[str, Any]:
         return {"cpu-used": preset}
