@@ -59,3 +59,23 @@ def test_export_prefers_a_trial_that_stayed_within_the_ceiling_on_validation():
     # With no validated trial within the ceiling, the best validated one is kept (its provenance says so).
     assert choose_trial([fast_on_search_only, unvalidated], 1.0).number == 1
     assert choose_trial([unvalidated], 1.0).number == 3
+
+
+def test_an_exported_auto_trial_is_its_effort_whole_and_loads_as_the_shipped_file_would():
+    from neurocodec.codec_config import auto_preset, parse_config
+    from neurocodec.experiments.export import export_config
+    from neurocodec.experiments.space import Space
+
+    trial = TrialRecord(4, "COMPLETE", {"strategy": "auto", "preset": "slow", "probe-window": 8}, (-1.0,),
+                        {"bd_rate": -1.0, "time_multiple": 0.9}, True, None, {})
+    space = SimpleNamespace(config_of=lambda p: Space.config_of(None, p), metric="psnr_yuv", objective="constrained",
+                            max_time_multiple=1.0, anchor=SimpleNamespace(describe=lambda: "av1 preset 2"),
+                            points=4, frames=16, frame_step=2)
+    exp = SimpleNamespace(records=lambda: [trial], space=space, clips=[{"name": "a"}], validation_clips=[])
+    config, record = export_config(exp, "auto-slow", None)
+    shipped = auto_preset("slow").options
+    assert record.number == 4 and config.preset == "slow"
+    assert dict(config.options) == dict(shipped) | {"probe-window": 8}
+    assert config.provenance["searched"] == ["probe-window"]
+    again = parse_config(config.to_toml(), "exported.toml")
+    assert dict(again.options) == dict(config.options)

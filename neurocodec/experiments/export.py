@@ -1,8 +1,11 @@
 """A study's best feasible configuration as a codec configuration file (``neurocodec.config/1``).
 
 The file carries where it came from (study, trial, scores, clips, code
-version) in its provenance table, never the storage URL (it may hold a
-password).
+version, the option keys the study searched) in its provenance table, never
+the storage URL (it may hold a password). An ``auto`` configuration is
+written whole: the effort's shipped values with the searched ones over them,
+which is what the trial ran, so the file can become the effort's shipped
+``neurocodec/presets/auto_EFFORT.toml``.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import logging
 from datetime import datetime, timezone
 
 from .._version import __version__
-from ..codec_config import CodecConfig, check_config
+from ..codec_config import CodecConfig, auto_preset, check_config
 from ..errors import SettingsError
+from ..settings import AUTO_STRATEGY
 from .study import Experiment, TrialRecord
 from .validation import best_feasible
 
@@ -48,6 +52,12 @@ def export_config(exp: Experiment, study: str, ceiling: float | None = None) -> 
     r = choose_trial(exp.records(), ceiling)
     space = exp.space
     strategy, preset, options = space.config_of(r.params)
+    searched = sorted(options)
+    if strategy == AUTO_STRATEGY:
+        # An auto trial ran its effort's shipped values under the searched ones (as every auto encode does), so
+        # that merge is what was measured; written out whole, the file can replace the effort's shipped one.
+        preset = preset or "medium"
+        options = dict(auto_preset(preset).options) | options
     v = r.validation if _validated(r) else None
     provenance = {
         "study": study,
@@ -57,6 +67,7 @@ def export_config(exp: Experiment, study: str, ceiling: float | None = None) -> 
         "search_bd_rate": round(r.score["bd_rate"], 4),
         "time_multiple": round(r.score["time_multiple"], 4),
         "validated": v is not None,
+        "searched": searched,
     }
     if v is not None:
         provenance |= {"validation_bd_rate": round(v["bd_rate"], 4),
