@@ -258,7 +258,7 @@ def test_round_trip_header(sample):
     with NcvReader(path) as r:
         h = r.header
         assert isinstance(h, NcvHeader)
-        assert r.version == VERSION == (1, 0)
+        assert r.version == VERSION == (1, 1)
         assert (h.width, h.height) == (75, 47)
         assert h.fps == Fraction(30000, 1001) and isinstance(h.fps, Fraction)
         assert h.frame_count == 25 == w.frames_written
@@ -367,10 +367,13 @@ def test_writer_matches_spec(sample):
     """The writer's bytes equal the hand-assembled file: the layout is frozen."""
     path, _, _ = sample
     items = [pack_chunk(b"meta", json.dumps(META, sort_keys=True).encode())]
-    for s in SEGMENTS:
+    # 1.1 stores each segment's params as a merge patch over the previous segment's, or whole as [params]
+    # where that is shorter or the params hold a null (which a merge patch cannot set).
+    stored = [SEGMENTS[0]["params"], [SEGMENTS[1]["params"]], [{}], SEGMENTS[3]["params"]]
+    for s, params in zip(SEGMENTS, stored, strict=True):
         items.append(seg(s["frame_count"], sid=s["strategy_id"], name=s["strategy"], payload=s["payload"],
-                         params=s.get("params", {}), hashes=s.get("weight_hashes", ())))
-    expected = build(items, head={"width": 75, "height": 47, "prim": 1, "trc": 1, "mat": 1, "rng": 2})
+                         params=params, hashes=s.get("weight_hashes", ())))
+    expected = build(items, head={"width": 75, "height": 47, "prim": 1, "trc": 1, "mat": 1, "rng": 2, "flags": 1})
     assert path.read_bytes() == expected
 
 
@@ -624,7 +627,7 @@ def test_signature_without_version():
 def test_unsupported_major_version(small_file, major):
     data = bytearray(small_file)
     data[8] = major
-    with pytest.raises(NcvFormatError, match=f"version {major}.0") as info:
+    with pytest.raises(NcvFormatError, match=f"version {major}.1") as info:
         NcvReader(bytes(data))
     assert info.value.offset == 8
 
@@ -795,7 +798,7 @@ def _cases():
         ("chroma 4:4:4", build(head={"chroma": 3}), "chroma", head_payload_off),
         ("10 bit", build(head={"depth": 10}), "bit depth", head_payload_off),
         ("range code", build(head={"rng": 3}), "range", head_payload_off),
-        ("flags", build(head={"flags": 1}), "flags", head_payload_off),
+        ("flags", build(head={"flags": 2}), "flags", head_payload_off),
         ("HEAD short", build(head=head_payload(frames=5, segs=2)[:-1]), "HEAD chunk must be 32", head_payload_off),
         ("HEAD long", build(head=head_payload(frames=5, segs=2) + b"\0"), "HEAD chunk must be 32", head_payload_off),
         ("no HEAD", SIGNATURE + b"\x01\x00" + pack_chunk(b"SEGM", b""), "expected a HEAD", PREAMBLE),
@@ -1098,3 +1101,54 @@ def test_cursor_bounds():
     c.expect_end("x")
     with pytest.raises(NcvFormatError):
         c.u8("b")
+
+
+# -- 1.1: params as patches over the previous segment's, binary scene rows ------------------------------
+
+_AV1 = {"encoder": "libsvtav1", "gop_size": 250, "options": {"crf": "50", "preset": "6"}, "threads": 0}
+
+
+def test_params_repeat_nothing_from_the_previous_segment_and_read_back_whole(tmp_path):
+    params = [_AV1, _AV1, _AV1 | {"options": {"crf": "57", "preset": "6"}},
+              {"crf": 40, "opts": {"scale": 0.5}},  # another strategy: keys removed and added
+              {"crf": 40, "opts": {"scale": 0.5}, "note": None}]  # a null: stored whole
+    segs = [dict(strategy_id=3, strategy="av1", frame_count=2, payload=b"x", params=p) for p in params]
+    path = tmp_path / "d.ncv"
+    write_sample(path, segs)
+    with NcvReader(path) as r:
+        got = r.segments()
+        assert [s.params for s in got] == params
+        assert r.segment_at(got[3].chunk_offset).params == params[3]  # seeking resolves the patches before it
+    stored = [json.loads(json.dumps(p)) for p in params]
+    raw = path.read_bytes()
+    # The second segment stores "{}"; the third only its CRF.
+    assert raw.count(b'"encoder":"libsvtav1"') == 1 and b'{"options":{"crf":"57"}}' in raw
+    assert b'[{"crf":40,"note":null,"opts":{"scale":0.5}}]' in raw and stored[4]["note"] is None
+
+
+def test_a_1_0_file_may_not_store_params_as_a_list():
+    data = build([seg(2, params=[{"crf": 1}])])
+    assert "params must be a JSON object" in str(format_error(data))
+    assert read_all(build([seg(2, params=[{"crf": 1}])], head={"flags": 1}))[1][0].params == {"crf": 1}
+
+
+def test_patches_may_not_grow_the_params_without_bound():
+    big = "x" * 700_000
+    data = build([seg(1, params={"a": big}), seg(1, params={"b": big})], head={"flags": 1})
+    assert "exceed" in str(format_error(data))
+
+
+def test_scene_rows_pack_to_six_bytes_a_segment_and_read_back():
+    from neurocodec.analysis.classify import CLASSES
+    from neurocodec.analysis.scenes import TRANSITION_KINDS
+    from neurocodec.bitstream.ancillary import SCENE_CLASSES, TRANSITIONS, pack_scene_rows, parse_scene_rows
+
+    assert set(CLASSES) <= set(SCENE_CLASSES) and set(TRANSITION_KINDS) <= set(TRANSITIONS)
+    rows = [{"class": "talking_head", "transition": "start", "psnr_yuv": 38.4567, "ssim": 0.95432},
+            {"class": "a_new_class", "transition": "cut", "psnr_yuv": float("inf"), "ssim": None}]
+    raw = pack_scene_rows(rows)
+    assert len(raw) == 1 + 6 * len(rows)
+    assert parse_scene_rows(raw, 2) == [
+        {"class": "talking_head", "transition": "start", "psnr_yuv": 38.46, "ssim": 0.9543},
+        {"class": None, "transition": "cut", "psnr_yuv": None, "ssim": None}]
+    assert parse_scene_rows(raw, 1) == [] and parse_scene_rows(raw[:-1], 2) == [] and parse_scene_rows(b"", 2) == []

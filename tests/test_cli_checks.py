@@ -262,13 +262,12 @@ def test_errors_are_one_line(work, tmp_path):
     assert_clean_error(run("encode", clip, tmp_path / "o.ncv", "--bogus"), "--bogus", "encode -h")
 
 
-def test_the_scns_chunk_is_strict_json(tmp_path):
-    """SSIM is undefined on a 17x9 frame: the file stores null, not NaN."""
-    import json
-
+def test_an_undefined_ssim_is_stored_as_absent_in_the_scene_rows(tmp_path):
+    """SSIM is undefined on a 17x9 frame: the scnb row says absent, not NaN, and the PSNR survives."""
     import numpy as np
 
     import neurocodec
+    from neurocodec.bitstream import NcvReader
     from neurocodec.bitstream.mutate import split_chunks
     from neurocodec.io import write_video
     from neurocodec.io.frame import Frame, VideoInfo
@@ -279,8 +278,11 @@ def test_the_scns_chunk_is_strict_json(tmp_path):
     src = tmp_path / "tiny.y4m"
     write_video(src, VideoInfo(17, 9, 25, 3), frames)
     out = tmp_path / "tiny.ncv"
-    neurocodec.encode(src, out, strategy="x264", crf=30)
+    report = neurocodec.encode(src, out, strategy="x264", crf=30)
     _, chunks = split_chunks(out.read_bytes())
-    raw = next(c.payload for c in chunks if c.ctype == b"scns")
-    rows = json.loads(raw, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))["segments"]
+    assert [c.ctype for c in chunks if c.ctype.islower()] == [b"meta", b"scnb"]
+    with NcvReader(out) as reader:
+        reader.segments()
+        rows = reader.scene_info
     assert rows[0]["ssim"] is None
+    assert abs(rows[0]["psnr_yuv"] - report.segments[0].quality["psnr_yuv"]) <= 0.005

@@ -584,11 +584,14 @@ def test_auto_constants_are_a_searchable_space(tmp_path):
 
     space = load_space(Path(__file__).parent.parent / "examples" / "spaces" / "auto_medium.toml")
     params = space.strategies["auto"].params
-    assert params["preset"].choices == ("medium",) and params["candidates"].choices == (2,) and (params["lambda-scale"].low, params["lambda-scale"].high) == (0.5, 2.0)
-    nested = {"strategy": "auto", "preset": "medium", "candidates": 2, "probe-window": 8, "probe-points": 2,
-              "lambda-scale": 1.5}
+    assert params["preset"].choices == ("medium",) and params["candidates"].choices == (1, 2)
+    assert (params["lambda-scale"].low, params["lambda-scale"].high) == (0.6, 1.6)
+    nested = {"strategy": "auto", "preset": "medium", "candidates": 2, "probe-window": 12, "probe-points": 2,
+              "lambda-scale": 1.5, "ladder-crf": 55}
     assert space.check(nested) == []
     assert space.check({**nested, "probe-window": 9})  # not one of the choices
+    assert space.check({"strategy": "auto", "preset": "medium", "candidates": 1}) == []  # the rest only with 2
+    assert space.check({"strategy": "auto", "preset": "medium", "candidates": 1, "probe-window": 12})
     strategy, preset, options = space.config_of(nested)
     y4m = tmp_path / "c.y4m"
     write_video(y4m, pan_zoom_info(64, 48, 4), pan_zoom(64, 48, 4, pan=(2.0, 1.0)))

@@ -28,15 +28,16 @@ __all__ = [
 ]
 
 #: Container bytes an encode pays once, as the bitrate allocator estimates them: preamble (10), HEAD chunk
-#: (44), INDX and NEND chunks (33), and the ``meta`` and ``scns`` chunks (framing and JSON).
-CONTAINER_BYTES = 180
+#: (44), ``meta`` (about 70), INDX, NEND and ``scnb`` framing (about 60), and the first segment's params
+#: (stored whole; later segments store only what changed: docs/bitstream.md).
+CONTAINER_BYTES = 290
 #: Container bytes per segment, as estimated: its SEGM chunk framing (12) and prefix (strategy name, frame
-#: range, params JSON), its index entry (a few varints) and its ``scns`` row.
+#: range, its params' changes), its index entry (a few varints) and its 6-byte ``scnb`` row.
 #:
-#: Estimates, not sizes: a segment's params are only known once it is decided, and its ``scns`` row once it
-#: is measured. Measured on x264/x265/AV1 segments at CRF 30: about 180 bytes once and 180-240 bytes per
-#: segment (x264's params grew with ``cpu-independent=1``), so both are set from those measurements.
-SEGMENT_BYTES = 210
+#: Estimates, not sizes: a segment's params are only known once it is decided. Measured with bitstream 1.1
+#: (x264 and SVT-AV1 at CRF 40, 1, 4 and 8 fixed segments of a 48-frame QCIF clip): 324 + 35 per segment
+#: for x264, 286 + 35 per segment for SVT-AV1, container bytes besides the segments' payloads.
+SEGMENT_BYTES = 35
 
 
 class RateMode(Enum):

@@ -12,10 +12,10 @@ from typing import Any
 
 import av
 
-from .. import strict_json
 from .._version import __version__
 from ..analysis.scenes import Scene
 from ..bitstream import NcvWriter
+from ..bitstream.ancillary import pack_scene_rows
 from ..io.frame import VideoInfo, padded_size
 from ..metrics.quality import QualityAccumulator, VideoQuality
 from ..report import SegmentReport
@@ -97,7 +97,7 @@ def assemble(parts: Parts) -> Assembled:
                 probes=meta.get("probes", []), scene_class=scene.scene_class, transition=scene.transition,
                 decision=meta.get("decision"), tries=meta.get("tries", []), vmaf=meta.get("vmaf"),
             ))
-        writer.add_ancillary(b"scns", _scenes_chunk(scenes, reports))
+        writer.add_ancillary(b"scnb", _scenes_chunk(scenes, reports))
         nbytes = writer.close()
     except BaseException:
         writer.abort()
@@ -106,18 +106,12 @@ def assemble(parts: Parts) -> Assembled:
 
 
 def _scenes_chunk(scenes: list[Scene], reports: list[SegmentReport]) -> bytes:
-    """The ancillary ``scns`` chunk: per segment, its class, transition and measured quality."""
-    rows = []
-    for s, r in zip(scenes, reports):
-        q = r.quality or {}
-        rows.append({
-            "class": s.scene_class,
-            "transition": s.transition,
-            "psnr_yuv": round(q["psnr_yuv"], 4) if q else None,
-            "ssim": round(q["ssim"], 6) if q else None,
-        })
-    # Strict JSON: a PSNR of identical frames is infinite, an SSIM of a tiny frame undefined (both: null).
-    return strict_json.dumps({"segments": rows}, separators=(",", ":")).encode()
+    """The ancillary ``scnb`` chunk: per segment, its class, transition and measured quality."""
+    return pack_scene_rows([
+        {"class": s.scene_class, "transition": s.transition,
+         "psnr_yuv": (r.quality or {}).get("psnr_yuv"), "ssim": (r.quality or {}).get("ssim")}
+        for s, r in zip(scenes, reports)
+    ])
 
 
 def _writer_meta() -> dict[str, str]:

@@ -22,13 +22,16 @@ __all__ = [
     "MAX_FRAMES",
     "MAX_SEGMENTS",
     "CHROMA_420",
+    "FLAG_PARAMS_DELTA",
+    "KNOWN_FLAGS",
     "NcvHeader",
     "pack_preamble",
     "parse_preamble",
 ]
 
 SIGNATURE = b"\x89NCV\r\n\x1a\n"
-VERSION = (1, 0)
+#: 1.1 added the header flag :data:`FLAG_PARAMS_DELTA` and the ancillary ``scnb`` chunk; it reads 1.0 files.
+VERSION = (1, 1)
 PREAMBLE_SIZE = len(SIGNATURE) + 2  # signature, version major, minor
 _HEAD = struct.Struct(">IIIIIIBBBBBBH")
 HEAD_SIZE = _HEAD.size
@@ -38,6 +41,10 @@ MAX_FRAMES = (1 << 31) - 1
 MAX_SEGMENTS = 1 << 20
 CHROMA_420 = 1
 _RANGE_CODES = {None: 0, False: 1, True: 2}
+#: HEAD flag (1.1): each SEGM's params are a JSON merge patch (RFC 7386) over the previous segment's.
+#: A 1.0 reader refuses such a file ("unknown header flags") instead of misreading it.
+FLAG_PARAMS_DELTA = 0x0001
+KNOWN_FLAGS = FLAG_PARAMS_DELTA
 
 
 def pack_preamble() -> bytes:
@@ -76,7 +83,8 @@ def parse_preamble(pre: bytes, path: str | None = None) -> tuple[int, int]:
 class NcvHeader:
     """The stream header (HEAD chunk).
 
-    Colour fields are ITU-T H.273 code points; ``full_range`` is None when unknown.
+    Colour fields are ITU-T H.273 code points; ``full_range`` is None when unknown;
+    ``flags`` is a set of ``FLAG_*`` bits.
     """
 
     width: int
@@ -90,6 +98,7 @@ class NcvHeader:
     transfer: int = 2
     matrix: int = 2
     full_range: bool | None = None
+    flags: int = 0
 
     @property
     def duration(self) -> float:
@@ -111,7 +120,7 @@ class NcvHeader:
             self.transfer,
             self.matrix,
             _RANGE_CODES[self.full_range],
-            0,
+            self.flags,
         )
 
     @classmethod
@@ -142,7 +151,7 @@ class NcvHeader:
             raise cur.error(f"unsupported chroma format {chroma} / bit depth {depth} (only 4:2:0, 8-bit)")
         if rng > 2:
             raise cur.error(f"invalid colour range code {rng}")
-        if flags:
-            raise cur.error(f"unknown header flags 0x{flags:04x}")
+        if flags & ~KNOWN_FLAGS:
+            raise cur.error(f"unknown header flags 0x{flags & ~KNOWN_FLAGS:04x} (written by a newer neurocodec?)")
         full = {0: None, 1: False, 2: True}[rng]
-        return cls(w, h, Fraction(num, den), frames, segs, chroma, depth, prim, trc, mat, full)
+        return cls(w, h, Fraction(num, den), frames, segs, chroma, depth, prim, trc, mat, full, flags)

@@ -11,6 +11,7 @@ file and checks that the chunks agree with one another.
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 import zlib
@@ -18,11 +19,11 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from ..errors import NcvFormatError, SourceNotFoundError
-from .ancillary import MAX_ANCILLARY_SIZE, MAX_META_SIZE, parse_meta, parse_scene_info
+from .ancillary import MAX_ANCILLARY_SIZE, MAX_META_SIZE, parse_meta, parse_scene_info, parse_scene_rows
 from .chunks import CHUNK_OVERHEAD, Cursor, is_critical
-from .header import PREAMBLE_SIZE, NcvHeader, parse_preamble
+from .header import FLAG_PARAMS_DELTA, PREAMBLE_SIZE, NcvHeader, parse_preamble
 from .index import NEND_CHUNK_SIZE, NEND_SIZE, IndexEntry, unpack_index, unpack_nend
-from .segment import MAX_PREFIX_SIZE, SegmentInfo, SegmentPrefix
+from .segment import MAX_PARAMS, MAX_PREFIX_SIZE, SegmentInfo, SegmentPrefix, apply_params_patch
 
 __all__ = ["NcvReader", "read_header"]
 
@@ -45,7 +46,7 @@ class NcvReader:
     def __init__(self, source: str | os.PathLike | bytes):
         #: Contents of the ancillary ``meta`` chunk, filled in by :meth:`iter_segments`.
         self.meta: dict[str, Any] = {}
-        #: Per-segment scene information from the ancillary ``scns`` chunk (may be empty).
+        #: Per-segment scene information from the ancillary ``scnb`` (or 1.0's ``scns``) chunk (may be empty).
         self.scene_info: list[dict[str, Any]] = []
         if isinstance(source, (bytes, bytearray, memoryview)):
             self.path = "<bytes>"
@@ -130,6 +131,7 @@ class NcvReader:
         expect_index = 0
         expect_frame = 0
         seen: list[SegmentInfo] = []
+        params: dict[str, Any] = {}
         index_entries = None
         self.meta = {}
         while True:
@@ -139,7 +141,8 @@ class NcvReader:
             if ctype == b"SEGM":
                 if index_entries is not None:
                     raise self._error("SEGM chunk after INDX", offset)
-                seg = self._parse_segm(offset, poff, plen)
+                seg = self._parse_segm(offset, poff, plen, params)
+                params = seg.params
                 if seg.index != expect_index:
                     raise self._error(f"segment {seg.index} found where segment {expect_index} was expected", offset)
                 if seg.start_frame != expect_frame:
@@ -170,6 +173,8 @@ class NcvReader:
                 self.meta = parse_meta(self._read_exact(poff, plen, "meta"))
             elif ctype == b"scns" and plen <= MAX_ANCILLARY_SIZE:
                 self.scene_info = parse_scene_info(self._read_exact(poff, plen, "scns"))
+            elif ctype == b"scnb" and plen <= MAX_ANCILLARY_SIZE:
+                self.scene_info = parse_scene_rows(self._read_exact(poff, plen, "scnb"), self.header.segment_count)
             elif ctype == b"HEAD":
                 raise self._error("second HEAD chunk", offset)
             elif is_critical(ctype):
@@ -197,10 +202,21 @@ class NcvReader:
         self._chunk_at(seg.chunk_offset, want=b"SEGM")
         return self._read_exact(seg.payload_offset, seg.payload_size, f"segment {seg.index} payload")
 
-    def _parse_segm(self, offset: int, poff: int, plen: int) -> SegmentInfo:
+    def _parse_segm(self, offset: int, poff: int, plen: int, previous: dict[str, Any]) -> SegmentInfo:
         # The metadata prefix is small and bounded; read at most that much.
         cur = Cursor(self._read_exact(poff, min(plen, MAX_PREFIX_SIZE), "SEGM"), poff, self.path)
         prefix = SegmentPrefix.unpack(cur)
+        params = prefix.params
+        if not self.header.flags & FLAG_PARAMS_DELTA and not isinstance(params, dict):
+            raise self._error("params must be a JSON object", poff)
+        if self.header.flags & FLAG_PARAMS_DELTA:
+            try:
+                params = apply_params_patch(previous, params)
+                size = len(json.dumps(params, separators=(",", ":")))
+            except (RecursionError, ValueError):  # hostile nesting depth
+                raise self._error("segment params nest too deeply", offset) from None
+            if size > MAX_PARAMS:  # patches must not grow the params without bound
+                raise self._error(f"segment params exceed {MAX_PARAMS} bytes", offset)
         return SegmentInfo(
             index=prefix.index,
             strategy_id=prefix.strategy_id,
@@ -208,7 +224,7 @@ class NcvReader:
             start_frame=prefix.start_frame,
             frame_count=prefix.frame_count,
             weight_hashes=prefix.weight_hashes,
-            params=prefix.params,
+            params=params,
             chunk_offset=offset,
             payload_offset=poff + cur.pos,
             payload_size=plen - cur.pos,
@@ -240,11 +256,21 @@ class NcvReader:
             return None
 
     def segment_at(self, chunk_offset: int) -> SegmentInfo:
-        """Parse the SEGM chunk at a byte offset (from :meth:`index`)."""
+        """Parse the SEGM chunk at a byte offset (from :meth:`index`).
+
+        In a file whose params are patches (``FLAG_PARAMS_DELTA``) the segments before it are read too.
+        """
         if not self._first_chunk <= chunk_offset < self.size:
             raise self._error("segment offset outside the file", chunk_offset)
         _, poff, plen = self._chunk_at(chunk_offset, want=b"SEGM")
-        return self._parse_segm(chunk_offset, poff, plen)
+        if not self.header.flags & FLAG_PARAMS_DELTA:
+            return self._parse_segm(chunk_offset, poff, plen, {})
+        for seg in self.iter_segments():
+            if seg.chunk_offset == chunk_offset:
+                return seg
+            if seg.chunk_offset > chunk_offset:
+                break
+        raise self._error("no segment starts at this offset", chunk_offset)
 
     def close(self) -> None:
         """Close the underlying file."""

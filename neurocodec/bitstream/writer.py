@@ -5,7 +5,9 @@ Layout::
     signature (8 bytes) | version major, minor (2 bytes)
     HEAD chunk                      fixed-size stream header
     meta chunk (ancillary)          JSON: writer name and version
-    SEGM chunk x N                  one per scene: strategy, frame range, weight hashes, params, payload
+    SEGM chunk x N                  one per scene: strategy, frame range, weight hashes, params (a merge
+                                    patch over the previous segment's), payload
+    scnb chunk (ancillary)          per-segment scene class and measured quality (added by the encoder)
     INDX chunk                      chunk offset and frame range of every segment
     NEND chunk                      offset of INDX (fixed size, always last)
 
@@ -17,6 +19,7 @@ them in a file and makes the file appear atomically.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -25,9 +28,10 @@ from typing import Any
 from ..io.atomic import atomic_path
 from .ancillary import MAX_ANCILLARY_SIZE, pack_meta
 from .chunks import is_critical, pack_chunk
-from .header import CHROMA_420, MAX_DIM, MAX_FRAMES, MAX_SEGMENTS, PREAMBLE_SIZE, NcvHeader, pack_preamble
+from .header import (CHROMA_420, FLAG_PARAMS_DELTA, MAX_DIM, MAX_FRAMES, MAX_SEGMENTS, PREAMBLE_SIZE, NcvHeader,
+                     pack_preamble)
 from .index import IndexEntry, pack_index, pack_nend
-from .segment import SegmentPrefix
+from .segment import SegmentPrefix, params_patch
 
 __all__ = ["NcvWriter"]
 
@@ -88,12 +92,13 @@ class NcvWriter:
             # Held open until close() or abort(); on an error above, the stack deletes the temporary file.
             self._files = stack.pop_all()
         self._entries: list[IndexEntry] = []
+        self._params: dict[str, Any] = {}  # the previous segment's: the next one's params are a patch over them
         self._frames = 0
         self._closed = False
 
     def _header(self, frames: int, segments: int) -> NcvHeader:
         w, h, fps, (prim, trc, mat, full) = self._geometry
-        return NcvHeader(w, h, fps, frames, segments, CHROMA_420, 8, prim, trc, mat, full)
+        return NcvHeader(w, h, fps, frames, segments, CHROMA_420, 8, prim, trc, mat, full, FLAG_PARAMS_DELTA)
 
     @property
     def frames_written(self) -> int:
@@ -117,7 +122,8 @@ class NcvWriter:
             strategy: The strategy's registered name.
             frame_count: Frames in the segment, at least one.
             payload: The strategy's encoded bytes.
-            params: The strategy's settings, stored as JSON.
+            params: The strategy's settings, stored as JSON (the changes from the previous segment's); no
+                value may be null.
             weight_hashes: SHA-256 of each weights file the decoder needs.
 
         Returns:
@@ -131,13 +137,18 @@ class NcvWriter:
         if self._frames + frame_count > MAX_FRAMES or len(self._entries) >= MAX_SEGMENTS:
             raise ValueError(f"a .ncv file holds at most {MAX_FRAMES} frames in {MAX_SEGMENTS} segments")
         index = len(self._entries)
+        if not isinstance(params or {}, dict):
+            raise ValueError("segment params must be a dict")
+        params = json.loads(json.dumps(params or {}))  # as a reader will see them (tuples become lists, ...)
+        patch = params_patch(self._params, params)
         prefix = SegmentPrefix(
-            index, strategy_id, strategy, self._frames, frame_count, weight_hashes, params or {}
+            index, strategy_id, strategy, self._frames, frame_count, weight_hashes, patch
         ).pack()
         offset = self._fh.tell()
         chunk = pack_chunk(b"SEGM", prefix + payload)
         self._fh.write(chunk)
         self._entries.append(IndexEntry(offset, self._frames, frame_count))
+        self._params = params
         self._frames += frame_count
         return len(chunk)
 

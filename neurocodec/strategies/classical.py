@@ -2,8 +2,12 @@
 
 The payload is the codec's elementary stream, packet by packet::
 
-    u8 format (1) | varint extradata size | extradata | varint packet count |
-    per packet: u8 flags (bit 0: keyframe) | varint size | packet bytes
+    u8 format (2) | varint extradata size | extradata | varint packet count |
+    per packet: varint size | packet bytes
+
+Format 1 (written before bitstream 1.1, still read) also had a flags byte
+before each packet's size (bit 0: keyframe); nothing read it, and on short
+low-rate clips a byte per frame was a per cent of the file.
 
 Each segment is an independent stream starting with a keyframe. The exact
 encoder options, and an equivalent ``ffmpeg`` command line, are stored in the
@@ -41,8 +45,8 @@ __all__ = ["ClassicalStrategy", "X264", "X265", "AV1"]
 
 log = logging.getLogger(__name__)
 
-_PAYLOAD_FORMAT = 1
-_KEY = 1
+_PAYLOAD_FORMAT = 2
+_FLAGGED_FORMAT = 1  # format 1: a flags byte before each packet
 _MAX_EXTRADATA = 1 << 20
 
 
@@ -160,13 +164,13 @@ class ClassicalStrategy(Strategy):
         fps = Fraction(fps).limit_denominator(1_000_000) if isinstance(fps, float) else Fraction(fps)
         extradata, packets = self._encode_packets([pad_edges(f, w, h) for f in frames], settings, desc, fps)
         out = [bytes([_PAYLOAD_FORMAT]), encode_varint(len(extradata)), extradata, encode_varint(len(packets))]
-        for flags, data in packets:
-            out += [bytes([flags]), encode_varint(len(data)), data]
+        for data in packets:
+            out += [encode_varint(len(data)), data]
         return b"".join(out)
 
     def _encode_packets(self, frames: Sequence[Frame], settings: StrategySettings, desc: dict[str, Any],
-                        fps: Fraction) -> tuple[bytes, list[tuple[int, bytes]]]:
-        """Encode frames already padded to the coded size: ``(extradata, [(flags, packet), ...])``."""
+                        fps: Fraction) -> tuple[bytes, list[bytes]]:
+        """Encode frames already padded to the coded size: ``(extradata, [packet, ...])``."""
         w, h = frames[0].width, frames[0].height
         try:
             cc = av.CodecContext.create(self.encoder, "w")
@@ -180,14 +184,14 @@ class ClassicalStrategy(Strategy):
         if settings.bitrate is not None:
             cc.bit_rate = settings.bitrate
         cc.options = dict(desc["options"])
-        packets: list[tuple[int, bytes]] = []
+        packets: list[bytes] = []
         try:
             for i, frame in enumerate(frames):
                 avf = to_av(frame)
                 avf.pts = i
                 avf.time_base = cc.time_base
-                packets += [(_KEY if p.is_keyframe else 0, bytes(p)) for p in cc.encode(avf)]
-            packets += [(_KEY if p.is_keyframe else 0, bytes(p)) for p in cc.encode(None)]
+                packets += [bytes(p) for p in cc.encode(avf)]
+            packets += [bytes(p) for p in cc.encode(None)]
         except av.FFmpegError as exc:
             raise EncoderError(f"{self.name}: {self.encoder} failed: {exc}") from None
         return bytes(cc.extradata or b""), packets
@@ -199,13 +203,14 @@ class ClassicalStrategy(Strategy):
         """The encoder packets in a payload (their concatenation is the elementary stream)."""
         cur = Cursor(payload)
         fmt = cur.u8("payload format")
-        if fmt != _PAYLOAD_FORMAT:
+        if fmt not in (_PAYLOAD_FORMAT, _FLAGGED_FORMAT):
             raise cur.error(f"payload format {fmt} is not supported")
         cur.blob("extradata", _MAX_EXTRADATA)
         count = cur.varint("packet count", len(payload))
         out = []
         for _ in range(count):
-            cur.u8("packet flags")
+            if fmt == _FLAGGED_FORMAT:
+                cur.u8("packet flags")
             out.append(bytes(cur.blob("packet", cur.remaining)))
         cur.expect_end("payload")
         return out
@@ -225,7 +230,7 @@ class ClassicalStrategy(Strategy):
     def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
         cur = Cursor(payload)
         fmt = cur.u8("payload format")
-        if fmt != _PAYLOAD_FORMAT:
+        if fmt not in (_PAYLOAD_FORMAT, _FLAGGED_FORMAT):
             raise cur.error(f"{self.name} payload format {fmt} is not supported")
         extradata = bytes(cur.blob("extradata", _MAX_EXTRADATA))
         count = cur.varint("packet count", 4 * ctx.frame_count + 64)
@@ -250,7 +255,8 @@ class ClassicalStrategy(Strategy):
 
         try:
             for _ in range(count):
-                cur.u8("packet flags")
+                if fmt == _FLAGGED_FORMAT:
+                    cur.u8("packet flags")
                 data = cur.blob("packet", cur.remaining)
                 if not len(data):  # an empty packet would tell the decoder the stream has ended
                     raise cur.error(f"{self.name}: empty packet")

@@ -38,7 +38,6 @@ __all__ = ["AOM", "VVC", "ToolStrategy", "parse_ivf"]
 
 log = logging.getLogger(__name__)
 
-_KEY = 1
 _IVF_HEADER = 32
 _IVF_FRAME_HEADER = 12
 #: Seconds one scene's encode may take before the binary is stopped.
@@ -153,15 +152,9 @@ class ToolStrategy(ClassicalStrategy):
             raise EncoderError(f"{self.name}: ffmpeg read {run.frames_fed[0]} of {len(frames)} frames")
         return b"", self._split(run.stdout)
 
-    def _split(self, stream: bytes) -> list[tuple[int, bytes]]:
-        """The encoder's output as ``(flags, packet)`` pairs."""
+    def _split(self, stream: bytes) -> list[bytes]:
+        """The encoder's output as packets (one per temporal unit / access unit)."""
         raise NotImplementedError
-
-
-def _keyframe_flags(parser_name: str, units: Sequence[bytes]) -> list[tuple[int, bytes]]:
-    """Each unit with the keyframe flag FFmpeg's parser sees in it (informative: decode does not use it)."""
-    parser = av.CodecContext.create(parser_name, "r")
-    return [(_KEY if any(p.is_keyframe for p in parser.parse(u)) else 0, bytes(u)) for u in units]
 
 
 _AOM_TILES = tuple(f"{c}x{r}" for c in (1, 2, 4, 8) for r in (1, 2, 4, 8))
@@ -211,8 +204,8 @@ class AOM(ToolStrategy):
             out["tiles"] = opts.tiles
         return out
 
-    def _split(self, stream: bytes) -> list[tuple[int, bytes]]:
-        return _keyframe_flags("av1", parse_ivf(stream, self.name))
+    def _split(self, stream: bytes) -> list[bytes]:
+        return [bytes(u) for u in parse_ivf(stream, self.name)]
 
 
 @dataclass(frozen=True)
@@ -256,10 +249,10 @@ class VVC(ToolStrategy):
             out["qp"] = self._crf(settings)
         return out
 
-    def _split(self, stream: bytes) -> list[tuple[int, bytes]]:
+    def _split(self, stream: bytes) -> list[bytes]:
         # FFmpeg's VVC parser splits the Annex B stream into access units (parameter sets go with the first).
         parser = av.CodecContext.create("vvc", "r")
-        units = [(_KEY if p.is_keyframe else 0, bytes(p)) for p in parser.parse(stream) + parser.parse(None)]
+        units = [bytes(p) for p in parser.parse(stream) + parser.parse(None)]
         if not units:
             raise EncoderError(f"{self.name}: libvvenc wrote no access units")
         return units
