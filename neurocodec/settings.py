@@ -67,6 +67,9 @@ class AutoOptions:
             (each with the encoder presets it declares for the effort); 99: all of them.
         probe_window: Frames of a scene's trial window (a contiguous run from its middle).
         probe_points: CRFs each candidate is trial-encoded at, spread about the quality knob.
+        calibrate: Also trial each candidate once at its final preset (where its trials run at a faster
+            one) and move the trials to that level (:class:`~neurocodec.agents.rd.CandidateModel`). Off,
+            candidates are compared at the trial preset, which costs a fraction of a final encode.
         lambda_scale: Multiplies each scene's Lagrange multiplier (1: the slope of its best-ranked
             candidate at that candidate's quality-map CRF, :func:`neurocodec.agents.rd.scene_lambda`;
             above 1 favours fewer bits). Only scenes with several candidates use one; a ``--bitrate``
@@ -84,6 +87,8 @@ class AutoOptions:
                              range=(1, 99))
     probe_window: int = option(24, int, "Frames of each scene's trial window (from its middle).", range=(1, 300))
     probe_points: int = option(3, int, "CRFs each candidate is trial-encoded at.", range=(1, 8))
+    calibrate: bool = option(True, bool, "Trial each candidate once at its final preset to calibrate the faster "
+                             "trials.")
     lambda_scale: float = option(1.0, float, "Multiplies each scene's Lagrange multiplier (1: as calibrated).",
                                  range=(0, 100), low_open=True)
     ladder_crf: int = option(50, int, "Try the resolution ladder where the best-ranked candidate's CRF for the "

@@ -148,6 +148,11 @@ def test_auto_options_reach_the_search(small_clip, tmp_path):
     assert {(p["kind"], p["encoded_preset"]) for p in av1_trials} == {("window", "6"), ("calibration", "4")}
     assert {s.decision["preset"] for s in base.segments if s.strategy == "av1"} <= {"4"}
     assert short.options["auto_options"]["probe-window"] == 4 and short.options["opts"]["probe-window"] == "4"
+    # Without calibration the candidates are compared at the trial preset: the same window trials, no more.
+    uncal = neurocodec.encode(small_clip, tmp_path / "u.ncv", quality=40, opts={"calibrate": "false"},
+                              measure_quality=False)
+    assert [[p for p in s.probes if p["kind"] != "calibration"] for s in base.segments] == \
+        [s.probes for s in uncal.segments]
     # A larger Lagrange multiplier trades quality for bits: from the same probes, a higher CRF.
     steep = neurocodec.encode(small_clip, tmp_path / "c.ncv", quality=40, opts={"lambda-scale": 20},
                               measure_quality=False)

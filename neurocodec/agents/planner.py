@@ -133,6 +133,7 @@ class ScenePlanner:
             vmaf_pool=o.vmaf_pooling,
             probe_frames=a.probe_window,
             probe_points=a.probe_points,
+            calibrate=a.calibrate,
             measure=o.measure_quality,
         )
 

@@ -67,6 +67,7 @@ class SceneJob:
     vmaf_pool: str = "mean"
     probe_frames: int = 24
     probe_points: int = 3
+    calibrate: bool = True
     measure: bool = True
     prior_probes: tuple[Probe, ...] = ()
 
@@ -184,7 +185,7 @@ def probe_scene(job: SceneJob, center_quality: float) -> list[Probe]:
         if len(window) < n:
             # The window's first frame alone: what the scene's one keyframe costs (CandidateModel extrapolates).
             probes.append(_probe_one(job, cand, mid, window[:1], padded[:1], pixels, kind="key"))
-        if cand.trial_preset != cand.preset:
+        if job.calibrate and cand.trial_preset != cand.preset:
             # One trial at the final preset calibrates the faster trials' level (CandidateModel).
             probes.append(_probe_one(job, cand, mid, window, padded, pixels, kind="calibration"))
         if job.mode == "target":
