@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -163,6 +164,21 @@ def test_sampler_respects_conditions_and_never_repeats(tmp_path, clips, space):
     again = exp.sample(8)
     keys = {tuple(sorted(p.items())) for p in first}
     assert not keys & {tuple(sorted(p.items())) for p in again}
+
+
+def test_a_small_space_runs_out_instead_of_repeating_a_configuration(tmp_path, clips):
+    """Two configurations and a budget of four: TPE likes the better one, but nothing is measured twice."""
+    from neurocodec.experiments import parse_space
+    from neurocodec.experiments.orchestrator import RunConfig, run_experiments
+    from neurocodec.experiments.proposers import OptunaProposer
+    from neurocodec.experiments.study import Experiment
+
+    small = parse_space(tomllib.loads(SPACE.split("[strategies.x264.options]")[0]), source="small.toml")
+    url = f"sqlite:///{tmp_path / 'exp.db'}"
+    counts = run_experiments(_open(url, small, [clips["a"]]), url, OptunaProposer(), _specs([clips["a"]]),
+                             RunConfig(workers=1, budget=4, device="cpu", validate_top=0))
+    params = [t.params for t in Experiment.open(url, "t").study.get_trials()]
+    assert counts["completed"] == 2 and sorted(p["x264.preset"] for p in params) == ["superfast", "ultrafast"]
 
 
 def test_pareto_study_records_both_objectives(tmp_path, clips):
@@ -587,7 +603,7 @@ def test_auto_constants_are_a_searchable_space(tmp_path):
     assert params["preset"].choices == ("medium",) and params["candidates"].choices == (1, 2)
     assert (params["lambda-scale"].low, params["lambda-scale"].high) == (0.6, 1.6)
     nested = {"strategy": "auto", "preset": "medium", "candidates": 2, "probe-window": 12, "probe-points": 2,
-              "lambda-scale": 1.5, "ladder-crf": 55}
+              "calibrate": False, "lambda-scale": 1.5, "ladder-crf": 55}
     assert space.check(nested) == []
     assert space.check({**nested, "probe-window": 9})  # not one of the choices
     assert space.check({"strategy": "auto", "preset": "medium", "candidates": 1}) == []  # the rest only with 2

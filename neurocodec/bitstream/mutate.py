@@ -173,7 +173,8 @@ def _payload_splice(rng, payload):
 
 @_one_segment
 def _params_edit(rng: random.Random, prefix: SegmentPrefix, head: bytes, payload: bytes) -> bytes:
-    params = dict(prefix.params)
+    whole = isinstance(prefix.params, list)  # 1.1 stores some params whole, as [params]
+    params = dict(prefix.params[0] if whole else prefix.params)
     roll = rng.random()
     if "model" in params and roll < 0.25:
         params["model"] = rng.choice(_HOSTILE_MODELS)
@@ -183,7 +184,7 @@ def _params_edit(rng: random.Random, prefix: SegmentPrefix, head: bytes, payload
         params[rng.choice(sorted(params))] = rng.choice(_EXTREMES)
     else:
         params[rng.choice(("crf", "model", "scale", "gap", "format", "zzz"))] = rng.choice(_EXTREMES)
-    return replace(prefix, params=params).pack() + payload
+    return replace(prefix, params=[params] if whole else params).pack() + payload
 
 
 @_one_segment

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +189,13 @@ def run_experiments(
                         if not exp.waiting():
                             n = min(config.workers, config.budget - started)
                             exp.enqueue(proposer.propose(exp, n))
+                        if not exp.waiting():
+                            # Every configuration was measured: a new trial would repeat one (encodes are
+                            # deterministic), so the budget ends here.
+                            log.warning("the space holds no configuration not yet measured; %d of the budget "
+                                        "of %d trials left unused", config.budget - started, config.budget)
+                            config = replace(config, budget=started)
+                            break
                         trial, params = exp.ask()
                         job = trial_job(exp, trial.number, params, prepared, anchors,
                                         str(Path(tmp) / f"trial{trial.number}"), config.keep_bitstreams,

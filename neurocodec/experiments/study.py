@@ -287,6 +287,18 @@ class Experiment:
                 shadow.tell(trial, known[key].values)  # TPE learns the known result and moves elsewhere
             else:
                 shadow.tell(trial, state=TrialState.FAIL)
+        # TPE can settle on a region it has measured (a small categorical space): draw the rest at random,
+        # still never a known configuration.
+        explore = optuna.create_study(directions=self.space.directions,
+                                      sampler=optuna.samplers.RandomSampler(seed=self.seed + len(finished) + len(seen)))
+        for _ in range(20 * (n - len(out))):
+            if len(out) == n:
+                break
+            params = self.suggest(explore.ask())
+            key = _key(self.space.flatten(params))
+            if key not in known:
+                known[key] = None
+                out.append(params)
         return out
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:

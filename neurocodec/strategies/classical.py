@@ -313,6 +313,18 @@ class AV1Options:
                                    range=(0, 2))
     hierarchical_levels: int | None = option(None, int, "Levels of the hierarchical prediction structure.", range=(2, 5))
     lookahead: int | None = option(None, int, "Frames of lookahead (-1: SVT-AV1 chooses).", range=(-1, 120))
+    aq_mode: int | None = option(None, int, "Adaptive quantisation: 0 off, 1 variance, 2 delta-QP by prediction "
+                                 "efficiency (SVT-AV1 default 2).", range=(0, 2))
+    sharpness: int | None = option(None, int, "Loop filter and rate-distortion sharpness (SVT-AV1 default 0).",
+                                   range=(-7, 7))
+    enable_restoration: bool | None = option(None, bool, "Loop restoration filter.")
+    enable_cdef: bool | None = option(None, bool, "Constrained directional enhancement filter.")
+    enable_overlays: bool | None = option(None, bool, "Overlay frames after alt-refs.")
+    tf_strength: int | None = option(None, int, "Temporal filtering strength (SVT-AV1 default 3).", range=(0, 4))
+    scm: int | None = option(None, int, "Screen-content tools: 0 off, 1 on, 2 detected per frame (SVT-AV1 default 2).",
+                             range=(0, 2))
+    fast_decode: int | None = option(None, int, "Tools that speed up decoding: 0 off .. 2 (SVT-AV1 default 0).",
+                                     range=(0, 2))
 
 
 class X264(ClassicalStrategy):
