@@ -58,6 +58,23 @@ def crf_ladder(strategy_name: str, points: int) -> list[int]:
     return ladder
 
 
+def _segment_summary(seg) -> dict[str, Any]:
+    """What was decided for one segment: strategy, frames, CRF and the options not at their default."""
+    p = seg.params
+    crf = p.get("crf", (p.get("options") or {}).get("crf") if isinstance(p.get("options"), dict) else None)
+    try:
+        crf = float(crf) if crf is not None else None
+    except (TypeError, ValueError):
+        crf = None
+    preset = (p.get("options") or {}).get("preset") if isinstance(p.get("options"), dict) else None
+    out = {"strategy": seg.strategy, "frames": seg.frame_count, "crf": crf, "bytes": seg.chunk_size}
+    if preset is not None:
+        out["preset"] = preset
+    if p.get("opts"):
+        out["opts"] = p["opts"]
+    return out
+
+
 def measure_point(job: PointJob) -> dict[str, Any]:
     """Encode, decode and measure one point; returns plain data for the results JSON."""
     ncv = Path(job.workdir) / f"{job.codec.replace('@', '_')}_crf{job.crf:g}.ncv"
@@ -122,6 +139,7 @@ def measure_point(job: PointJob) -> dict[str, Any]:
         "peak_rss_mb": peak_kib / 1024,
         "decoder_macs_per_pixel": macs,
         "strategies": sorted({s.strategy for s in segs}),
+        "segments": [_segment_summary(s) for s in segs],
         "encoder_params": params,
     }
     if v is not None:
