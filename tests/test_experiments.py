@@ -179,6 +179,17 @@ def test_a_small_space_runs_out_instead_of_repeating_a_configuration(tmp_path, c
                              RunConfig(workers=1, budget=4, device="cpu", validate_top=0))
     params = [t.params for t in Experiment.open(url, "t").study.get_trials()]
     assert counts["completed"] == 2 and sorted(p["x264.preset"] for p in params) == ["superfast", "ultrafast"]
+    # A configuration queued again by hand is measured again, but validated once (by its first trial).
+    from neurocodec.experiments.study import Proposal
+
+    exp = Experiment.open(url, "t")
+    exp.enqueue([Proposal({"strategy": "x264", "preset": "ultrafast"}, "test")])
+    opener = lambda: Experiment.open(url, "t", validation_clips=_dicts([clips["v"]]))  # noqa: E731
+    counts = run_experiments(opener, url, OptunaProposer(), _specs([clips["a"]]),
+                             RunConfig(workers=1, budget=1, device="cpu", validate_top=3))
+    validated = [r for r in Experiment.open(url, "t").records() if r.validation]
+    assert counts["completed"] == 1 and len(validated) == 2
+    assert sorted(r.params["preset"] for r in validated) == ["superfast", "ultrafast"]
 
 
 def test_pareto_study_records_both_objectives(tmp_path, clips):

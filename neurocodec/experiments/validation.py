@@ -41,14 +41,21 @@ def validate_top(
     run_curves: Callable[[list[CurveJob]], list[dict[str, Any]]],
     run_trials: Callable[[list[EvalJob]], list[dict[str, Any] | Exception]],
 ) -> list[int]:
-    """Measure the ``top`` best feasible trials on ``clips`` (skipping those already measured on them).
+    """Measure the ``top`` best feasible configurations on ``clips`` (skipping those already measured on them).
+
+    A configuration measured more than once (a re-queued trial) counts once, by its first trial.
 
     Returns:
         The numbers of the trials measured now.
     """
     names = [c.name for c in clips]
-    todo = [r for r in best_feasible(exp.records())[:top]
-            if not (r.validation and r.validation.get("clip_names") == names)]
+    distinct, seen = [], set()
+    for r in best_feasible(exp.records()):
+        key = tuple(sorted(r.params.items()))
+        if key not in seen:
+            seen.add(key)
+            distinct.append(r)
+    todo = [r for r in distinct[:top] if not (r.validation and r.validation.get("clip_names") == names)]
     if not todo:
         return []
     anchors, _ = ensure_anchor(exp, clips, host, run_curves)
