@@ -148,6 +148,14 @@ class AutoCapability:
             crf = a * quality + b
         return min(max(crf, lo), hi)
 
+    def quality_for_crf(self, crf: float) -> float:
+        """The knob (x265-CRF-like) this strategy's quality map sends to ``crf`` (the inverse map)."""
+        if self.quality_points is not None:
+            knobs, crfs = self.quality_points
+            return float(np.interp(crf, crfs, knobs))
+        a, b = self.quality_line
+        return (crf - b) / a
+
 
 @dataclass(frozen=True)
 class DecodeContext:
