@@ -83,7 +83,7 @@ class AutoOptions:
         scdet_threshold: Scene detection: FFmpeg scdet's threshold, percent of full scale.
     """
 
-    candidates: int = option(2, int, "Candidate strategies tried per scene, best-ranked first (99: all).",
+    candidates: int = option(1, int, "Candidate strategies tried per scene, best-ranked first (99: all).",
                              range=(1, 99))
     probe_window: int = option(24, int, "Frames of each scene's trial window (from its middle).", range=(1, 300))
     probe_points: int = option(3, int, "CRFs each candidate is trial-encoded at.", range=(1, 8))

@@ -52,7 +52,9 @@ def _cost(frames, strategy, preset, crf, lam):
 
 
 def test_each_scene_picks_the_measured_best_candidate(sharp_then_soft, tmp_path):
-    report = neurocodec.encode(sharp_then_soft, tmp_path / "a.ncv", quality=KNOB, min_scene_frames=4)
+    # medium with two candidates: SVT-AV1 preset 4 and the resolution ladder (the shipped medium tries one)
+    report = neurocodec.encode(sharp_then_soft, tmp_path / "a.ncv", quality=KNOB, min_scene_frames=4,
+                               opts={"candidates": 2})
     with open_source(sharp_then_soft) as src:
         frames = list(src.frames())
     assert [s.start_frame for s in report.segments] == [0, N]

@@ -113,7 +113,8 @@ def test_shipped_auto_presets_are_complete_and_used():
     for effort in AUTO_SPEEDS:
         config = auto_preset(effort)
         assert (config.strategy, config.preset, list(config.options)) == ("auto", effort, keys)
-        assert config.provenance["source"] == "hand-set"
+        # Each effort's file is a study's export (docs/experiments.md), with what the study searched.
+        assert config.provenance["study"] == f"auto-{effort}" and config.provenance["searched"]
         check_config(config)
         assert auto_options(EncodeOptions(preset=effort)) == build_options(AutoOptions, "auto", config.options)
     # medium's values are the defaults, which a named strategy's CRF search uses
@@ -136,10 +137,11 @@ def test_auto_options_reach_the_search(small_clip, tmp_path):
     # fast has a single candidate (SVT-AV1 preset 6): no trials, the quality map's CRF
     mapped = neurocodec.encode(small_clip, tmp_path / "m.ncv", preset="fast", measure_quality=False)
     assert all(not s.probes and s.decision["basis"] == "quality_map" for s in mapped.segments)
-    # at a low rate medium also tries the resolution ladder: trials at SVT-AV1 preset 6 (one at 4 calibrates
-    # them), final at 4
-    base = neurocodec.encode(small_clip, tmp_path / "a.ncv", quality=40, measure_quality=False)
-    short = neurocodec.encode(small_clip, tmp_path / "b.ncv", quality=40, opts={"probe-window": "4"},
+    # with two candidates, at a low rate medium also tries the resolution ladder: trials at SVT-AV1 preset 6
+    # (one at 4 calibrates them), final at 4
+    two = {"candidates": "2"}
+    base = neurocodec.encode(small_clip, tmp_path / "a.ncv", quality=40, opts=two, measure_quality=False)
+    short = neurocodec.encode(small_clip, tmp_path / "b.ncv", quality=40, opts=two | {"probe-window": "4"},
                               measure_quality=False)
     windows = lambda r: {p["frames"] for s in r.segments for p in s.probes if p["kind"] == "window"}  # noqa: E731
     assert windows(base) == {8}  # the whole 8-frame scene
@@ -149,12 +151,12 @@ def test_auto_options_reach_the_search(small_clip, tmp_path):
     assert {s.decision["preset"] for s in base.segments if s.strategy == "av1"} <= {"4"}
     assert short.options["auto_options"]["probe-window"] == 4 and short.options["opts"]["probe-window"] == "4"
     # Without calibration the candidates are compared at the trial preset: the same window trials, no more.
-    uncal = neurocodec.encode(small_clip, tmp_path / "u.ncv", quality=40, opts={"calibrate": "false"},
+    uncal = neurocodec.encode(small_clip, tmp_path / "u.ncv", quality=40, opts=two | {"calibrate": "false"},
                               measure_quality=False)
     assert [[p for p in s.probes if p["kind"] != "calibration"] for s in base.segments] == \
         [s.probes for s in uncal.segments]
     # A larger Lagrange multiplier trades quality for bits: from the same probes, a higher CRF.
-    steep = neurocodec.encode(small_clip, tmp_path / "c.ncv", quality=40, opts={"lambda-scale": 20},
+    steep = neurocodec.encode(small_clip, tmp_path / "c.ncv", quality=40, opts=two | {"lambda-scale": 20},
                               measure_quality=False)
     assert [s.probes for s in steep.segments] == [s.probes for s in base.segments]
     assert all(s.decision["crf"] > b.decision["crf"] for s, b in zip(steep.segments, base.segments))
