@@ -130,7 +130,8 @@ def test_auto_resolution_ladder_per_effort():
     from neurocodec.settings import EncodeOptions
 
     def hybrids(effort, cls="high_motion", quality=40):
-        agent = EncodingAgent(EncodeOptions(strategy="auto", preset=effort, quality=quality))
+        # The shipped efforts try one candidate (their studies); the ladder is what a second one adds.
+        agent = EncodingAgent(EncodeOptions(strategy="auto", preset=effort, quality=quality, opts={"candidates": 3}))
         cands = agent.candidates(Scene(0, 10, scene_class=cls))
         assert "av1" in [c.strategy for c in cands]  # plain classical at equal settings, compared by the same RD
         return sorted((_parse(c.preset).scale, _parse(c.preset).network, _parse(c.preset).base_preset,

@@ -98,7 +98,7 @@ def test_auto_tries_every_gap_on_talking_heads_at_slow():
     from neurocodec.analysis.scenes import Scene
     from neurocodec.settings import EncodeOptions
 
-    agent = EncodingAgent(EncodeOptions(strategy="auto", preset="slow"))
+    agent = EncodingAgent(EncodeOptions(strategy="auto", preset="slow", opts={"candidates": 3}))  # shipped: 1
     cands = agent.candidates(Scene(0, 10, scene_class="talking_head"))
     gaps = sorted(_parse(c.preset).gap for c in cands if c.strategy == "i_frame_interpolation")
     assert gaps == [2, 3, 4]

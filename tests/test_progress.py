@@ -126,7 +126,8 @@ def test_encode_progress_moves_per_frame(det_clip, tmp_path, workers):
 
 def test_auto_shows_trial_encodes_as_a_phase(small_clip, tmp_path):
     rec = _Recorder()
-    neurocodec.encode(small_clip, tmp_path / "a.ncv", quality=40, segment_frames=4, progress=rec)
+    neurocodec.encode(small_clip, tmp_path / "a.ncv", quality=40, segment_frames=4, progress=rec,
+                      opts={"candidates": 2})  # the shipped medium tries one candidate: no trials
     assert "encode [trials]" in rec.labels
     assert rec.counts["encode"][-1] == (8, 8)
 
