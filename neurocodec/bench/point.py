@@ -79,12 +79,13 @@ def _auto_reference():
 def _segment_summary(seg) -> dict[str, Any]:
     """What was decided for one segment: strategy, frames, CRF and the options not at their default."""
     p = seg.params
-    crf = p.get("crf", (p.get("options") or {}).get("crf") if isinstance(p.get("options"), dict) else None)
+    options = p.get("options") if isinstance(p.get("options"), dict) else {}  # classical: the encoder's options
+    crf = p.get("crf", options.get("crf"))
     try:
         crf = float(crf) if crf is not None else None
     except (TypeError, ValueError):
         crf = None
-    preset = (p.get("options") or {}).get("preset") if isinstance(p.get("options"), dict) else None
+    preset = options.get("preset")
     out = {"strategy": seg.strategy, "frames": seg.frame_count, "crf": crf, "bytes": seg.chunk_size}
     if preset is not None:
         out["preset"] = preset

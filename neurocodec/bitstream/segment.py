@@ -85,10 +85,21 @@ def _canonical(value: Any) -> str:
 
 
 def apply_params_patch(prev: dict[str, Any], stored: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any]:
-    """The params a delta file's SEGM stores as ``stored`` after ``prev`` (:func:`params_patch`'s inverse)."""
+    """The params a delta file's SEGM stores as ``stored`` after ``prev`` (:func:`params_patch`'s inverse).
+
+    Raises:
+        ValueError: The result exceeds :data:`MAX_PARAMS` (patches must not grow params without bound), or
+            nests too deeply to merge.
+    """
     if isinstance(stored, list):
         return stored[0]
-    return _merge(prev, stored)
+    try:
+        out = _merge(prev, stored)
+    except RecursionError:
+        raise ValueError("segment params nest too deeply") from None
+    if len(_canonical(out)) > MAX_PARAMS:
+        raise ValueError(f"segment params exceed {MAX_PARAMS} bytes")
+    return out
 
 
 def _merge(prev: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

@@ -122,8 +122,8 @@ class NcvWriter:
             strategy: The strategy's registered name.
             frame_count: Frames in the segment, at least one.
             payload: The strategy's encoded bytes.
-            params: The strategy's settings, stored as JSON (the changes from the previous segment's); no
-                value may be null.
+            params: The strategy's settings, stored as JSON: the changes from the previous segment's, or
+                whole where that is shorter (or they hold a null, which a merge patch cannot set).
             weight_hashes: SHA-256 of each weights file the decoder needs.
 
         Returns:
