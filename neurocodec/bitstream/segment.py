@@ -95,9 +95,10 @@ def apply_params_patch(prev: dict[str, Any], stored: dict[str, Any] | list[dict[
         return stored[0]
     try:
         out = _merge(prev, stored)
+        size = len(_canonical(out))
     except RecursionError:
         raise ValueError("segment params nest too deeply") from None
-    if len(_canonical(out)) > MAX_PARAMS:
+    if size > MAX_PARAMS:
         raise ValueError(f"segment params exceed {MAX_PARAMS} bytes")
     return out
 
