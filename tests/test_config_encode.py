@@ -193,3 +193,20 @@ def test_strategies_lists_auto_options():
                                                                       for e in AUTO_SPEEDS}
     res = CliRunner().invoke(cli, ["strategies"])
     assert "--opt probe-window=<int>  1..300; fast 12, medium 24, slow 48." in res.output
+
+
+@pytest.mark.parametrize("effort, preset", [("fast", "6"), ("medium", "4"), ("slow", "2")])
+def test_each_shipped_effort_codes_what_svt_av1_alone_codes_at_its_preset(small_clip, tmp_path, effort, preset):
+    """As shipped, an effort is SVT-AV1 at its rival preset and the knob's CRF: the same packets, byte for byte."""
+    from neurocodec.bench.point import crf_ladder
+    from neurocodec.bitstream import NcvReader
+    from neurocodec.strategies import get_strategy
+
+    knob = crf_ladder("auto", 4)[1]  # the point bench measures against SVT-AV1's CRF 41
+    auto = neurocodec.encode(small_clip, tmp_path / "a.ncv", preset=effort, quality=knob, measure_quality=False)
+    alone = neurocodec.encode(small_clip, tmp_path / "s.ncv", strategy="av1", preset=preset, crf=41,
+                              measure_quality=False)
+    assert [(s.strategy, s.decision["crf"]) for s in auto.segments] == [("av1", 41)] * len(auto.segments)
+    av1 = get_strategy("av1")
+    with NcvReader(tmp_path / "a.ncv") as a, NcvReader(tmp_path / "s.ncv") as s:
+        assert [av1.packets(a.payload(x)) for x in a.segments()] == [av1.packets(s.payload(x)) for x in s.segments()]
