@@ -33,7 +33,7 @@ from .space import Space, parse_space
 
 __all__ = [
     "Experiment", "Proposal", "TrialRecord", "FeasibleMedianPruner", "check_storage_url", "sqlite_path",
-    "HEARTBEAT_INTERVAL_S", "GRACE_PERIOD_S",
+    "HEARTBEAT_INTERVAL_S", "GRACE_PERIOD_S", "params_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,9 @@ def _retry_callback() -> Callable:
         return RetryHeartbeatStaleTrialCallback(max_retry=None)
 
 
-def _key(flat: dict[str, Any]) -> tuple:
-    return tuple(sorted(flat.items()))
+def params_key(params: dict[str, Any]) -> tuple:
+    """A parameter set as a hashable key (the same configuration, the same key)."""
+    return tuple(sorted(params.items()))
 
 
 def _feasible_history(space: Space, trials: list[optuna.trial.FrozenTrial]) -> list[dict[int, float]]:
@@ -271,15 +272,15 @@ class Experiment:
         shadow = optuna.create_study(directions=self.space.directions,
                                      sampler=self._sampler(self.seed + len(finished) + len(seen)))
         shadow.add_trials(finished)
-        known: dict[tuple, Any] = {_key(t.params or t.system_attrs.get("fixed_params", {})): None for t in seen}
-        known |= {_key(t.params): t for t in finished}
+        known: dict[tuple, Any] = {params_key(t.params or t.system_attrs.get("fixed_params", {})): None for t in seen}
+        known |= {params_key(t.params): t for t in finished}
         out: list[dict[str, Any]] = []
         for _ in range(20 * n):
             if len(out) == n:
                 break
             trial = shadow.ask()
             params = self.suggest(trial)
-            key = _key(self.space.flatten(params))
+            key = params_key(self.space.flatten(params))
             if key not in known:
                 known[key] = None
                 out.append(params)
@@ -295,7 +296,7 @@ class Experiment:
             if len(out) == n:
                 break
             params = self.suggest(explore.ask())
-            key = _key(self.space.flatten(params))
+            key = params_key(self.space.flatten(params))
             if key not in known:
                 known[key] = None
                 out.append(params)

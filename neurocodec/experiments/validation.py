@@ -15,7 +15,7 @@ from typing import Any
 
 from .anchor import ensure_anchor
 from .evaluate import CurveJob, EvalJob, PreparedClip
-from .study import Experiment, TrialRecord
+from .study import Experiment, TrialRecord, params_key
 
 __all__ = ["best_feasible", "validate_top"]
 
@@ -51,7 +51,7 @@ def validate_top(
     names = [c.name for c in clips]
     distinct, seen = [], set()
     for r in best_feasible(exp.records()):
-        key = tuple(sorted(r.params.items()))
+        key = params_key(r.params)
         if key not in seen:
             seen.add(key)
             distinct.append(r)

@@ -201,19 +201,7 @@ class ClassicalStrategy(Strategy):
     @staticmethod
     def packets(payload: bytes) -> list[bytes]:
         """The encoder packets in a payload (their concatenation is the elementary stream)."""
-        cur = Cursor(payload)
-        fmt = cur.u8("payload format")
-        if fmt not in (_PAYLOAD_FORMAT, _FLAGGED_FORMAT):
-            raise cur.error(f"payload format {fmt} is not supported")
-        cur.blob("extradata", _MAX_EXTRADATA)
-        count = cur.varint("packet count", len(payload))
-        out = []
-        for _ in range(count):
-            if fmt == _FLAGGED_FORMAT:
-                cur.u8("packet flags")
-            out.append(bytes(cur.blob("packet", cur.remaining)))
-        cur.expect_end("payload")
-        return out
+        return [bytes(p) for p in _read_payload(payload, "payload", len(payload))[1]]
 
     def _decoder(self):
         for name in self.decoders:
@@ -228,12 +216,9 @@ class ClassicalStrategy(Strategy):
         return from_av(frame)
 
     def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
-        cur = Cursor(payload)
-        fmt = cur.u8("payload format")
-        if fmt not in (_PAYLOAD_FORMAT, _FLAGGED_FORMAT):
-            raise cur.error(f"{self.name} payload format {fmt} is not supported")
-        extradata = bytes(cur.blob("extradata", _MAX_EXTRADATA))
-        count = cur.varint("packet count", 4 * ctx.frame_count + 64)
+        # An empty packet would tell the decoder the stream has ended.
+        extradata, packets = _read_payload(payload, f"{self.name} payload", 4 * ctx.frame_count + 64,
+                                           empty=f"{self.name}: empty packet")
         dec = self._decoder()
         if extradata:
             dec.extradata = extradata
@@ -254,19 +239,41 @@ class ClassicalStrategy(Strategy):
                 yield crop(self._from_av(f), ctx.width, ctx.height)
 
         try:
-            for _ in range(count):
-                if fmt == _FLAGGED_FORMAT:
-                    cur.u8("packet flags")
-                data = cur.blob("packet", cur.remaining)
-                if not len(data):  # an empty packet would tell the decoder the stream has ended
-                    raise cur.error(f"{self.name}: empty packet")
+            for data in packets:
                 yield from emit(dec.decode(to_packet(data)))
-            cur.expect_end(f"{self.name} payload")
             yield from emit(dec.decode(None))
         except av.FFmpegError as exc:
             raise NcvFormatError(f"{self.name}: decoder error: {exc}") from None
         if produced != ctx.frame_count:
             raise NcvFormatError(f"{self.name}: stream decoded to {produced} frames, segment says {ctx.frame_count}")
+
+
+def _read_payload(payload: bytes, what: str, max_packets: int,
+                  empty: str | None = None) -> tuple[bytes, Iterator[memoryview]]:
+    """A packet-stream payload's extradata, and its packets as they are read (then the end is checked).
+
+    Raises:
+        NcvFormatError: An unknown format, a field past its bound, bytes after the last packet, or (with
+            ``empty``, the message) an empty packet.
+    """
+    cur = Cursor(payload)
+    fmt = cur.u8("payload format")
+    if fmt not in (_PAYLOAD_FORMAT, _FLAGGED_FORMAT):
+        raise cur.error(f"{what} format {fmt} is not supported")
+    extradata = bytes(cur.blob("extradata", _MAX_EXTRADATA))
+    count = cur.varint("packet count", max_packets)
+
+    def packets() -> Iterator[memoryview]:
+        for _ in range(count):
+            if fmt == _FLAGGED_FORMAT:
+                cur.u8("packet flags")
+            data = cur.blob("packet", cur.remaining)
+            if empty is not None and not len(data):
+                raise cur.error(empty)
+            yield data
+        cur.expect_end(what)
+
+    return extradata, packets()
 
 
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
