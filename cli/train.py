@@ -99,8 +99,11 @@ def pairs(data, out, sequences, frames, crop, seed):
 @command.command("enhance")
 @click.option("--pairs", "pairs_path", required=True, type=click.Path(exists=True, dir_okay=False), help="pairs.npz from `train pairs`.")
 @_run_options(steps=20_000, crop=128, crop_help="Crop size (luma, even).", lr=5e-4)
+@click.option("--channels", type=click.IntRange(4, 128), default=32, show_default=True,
+              help="Width of the network (16 with --layers 6: the light variant, under 5k MACs per pixel).")
+@click.option("--layers", type=click.IntRange(1, 32), default=8, show_default=True, help="3x3 body convolutions.")
 @click.option("--export", "export_path", type=click.Path(), help="Also write the shipped weights file here.")
-def enhance(pairs_path, out, steps, batch, crop, lr, device, time_limit, resume, export_path):
+def enhance(pairs_path, out, steps, batch, crop, lr, device, time_limit, resume, channels, layers, export_path):
     """Train the hybrid strategy's enhancement network on pairs."""
     # why: torch is imported with these; `neurocodec --help` stays fast
     from neurocodec.io.atomic import check_not_input
@@ -109,7 +112,7 @@ def enhance(pairs_path, out, steps, batch, crop, lr, device, time_limit, resume,
 
     check_not_input(export_path, pairs_path, Path(out) / CHECKPOINT)
     cfg = EnhanceTrainConfig(pairs=pairs_path, out=out, steps=steps, batch=batch, crop=crop, lr=lr, device=device,
-                             time_limit_s=time_limit)
+                             time_limit_s=time_limit, channels=channels, layers=layers)
     _finish(train_enhance(cfg, resume=resume), export_path, export_enhance, device)
 
 

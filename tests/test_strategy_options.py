@@ -143,15 +143,15 @@ def test_cli_strategies_lists_options_and_auto():
     assert res.exit_code == 0, res.output
     row = json.loads(res.output)
     assert (row["name"], row["id"], row["crf_range"]) == ("hybrid", 18, [0, 63])
-    assert [o["key"] for o in row["options"]] == ["base", "base-preset", "scale", "adapt", "network"]
-    assert row["options"][3] == {"key": "adapt", "type": "int", "default": 40, "allowed": "0..1000",
+    assert [o["key"] for o in row["options"]] == ["base", "base-preset", "scale", "adapt", "network", "light"]
+    assert row["options"][3] == {"key": "adapt", "type": "int", "default": 200, "allowed": "0..2000",
                                  "help": row["options"][3]["help"]}
-    assert row["auto"]["presets"]["medium"] == ["av1:4/scale=0.75/adapt=40/network=false",
-                                                "av1:4/scale=0.5/adapt=40/network=false"]
-    assert row["auto"]["presets"]["slow"] == ["av1:2/scale=0.75/adapt=40/network=false",
-                                              "av1:2/scale=0.5/adapt=40/network=false"]
-    assert row["auto"]["trial_presets"]["slow"] == ["av1:4/scale=0.75/adapt=40/network=false",
-                                                    "av1:4/scale=0.5/adapt=40/network=false"]
+    assert row["auto"]["presets"]["medium"] == ["av1:4/scale=0.75/adapt=200/network=false",
+                                                "av1:4/scale=0.5/adapt=200/network=false"]
+    assert row["auto"]["presets"]["slow"] == ["av1:2/scale=0.75/adapt=200/network=false",
+                                              "av1:2/scale=0.5/adapt=200/network=false"]
+    assert row["auto"]["trial_presets"]["slow"] == ["av1:4/scale=0.75/adapt=200/network=false",
+                                                    "av1:4/scale=0.5/adapt=200/network=false"]
     res = CliRunner().invoke(cli, ["strategies"])
     assert res.exit_code == 0
     assert "x264 (id 1): crf 0..51; not tried by any auto effort" in res.output

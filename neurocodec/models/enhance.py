@@ -10,12 +10,9 @@ CVPR 2016). Working at half resolution keeps the cost low: with 32 channels
 and 8 body layers the network costs about 19k MACs per output luma pixel
 (budget 30k).
 
-Content adaptation follows the idea of content-adaptive online fine-tuning
-of a post-filter (e.g. Y.-H. Lam et al., "Efficient adaptation of neural
-network filter for video compression", ACM MM 2020): the encoder tunes only
-the per-channel biases of every layer on the scene being coded, quantises
-the change, and sends it in the segment; the decoder adds it to its shipped
-biases (:func:`adaptation_parameters`; the loss is :func:`.adapt.yuv_mse`).
+The ``hybrid`` encoder overfits the network to each scene and sends the
+change (:mod:`.update`, :mod:`.adapt`); the decoder folds it into a copy of
+the shipped weights.
 
 Weights file: a ``torch.save`` archive (read with ``weights_only=True``) of
 ``format`` (``neurocodec.enhance/1``), ``config``, float32 ``weights`` and
@@ -36,7 +33,7 @@ from ..errors import NeurocodecError
 from .names import FORMATS
 
 __all__ = ["FORMAT", "SCALES", "EnhanceNet", "LoadedEnhance", "planes_to_input", "output_to_planes", "macs_per_pixel",
-           "adaptation_parameters", "pack_enhance", "unpack_enhance"]
+           "pack_enhance", "unpack_enhance"]
 
 FORMAT = FORMATS["enhance"]
 
@@ -89,11 +86,6 @@ class EnhanceNet(nn.Module):
         for i, conv in enumerate(self.body):
             h = F.relu(conv(h) + sb[:, c * (i + 1) : c * (i + 2), None, None])
         return x + self.tail(h) + sb[:, c * (self.layers + 1) :, None, None]
-
-
-def adaptation_parameters(net: EnhanceNet) -> list[nn.Parameter]:
-    """The parameters content adaptation tunes: every layer's bias (in a fixed order)."""
-    return [net.head.bias, *[c.bias for c in net.body], net.tail.bias]
 
 
 def planes_to_input(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -1,38 +1,40 @@
 """``hybrid``: a classical base layer (x265 or SVT-AV1, optionally at reduced resolution) plus neural enhancement.
 
 Encoder: downscale the scene by ``scale`` (1, 3/4 or 1/2), code it with the
-base strategy, decode and upscale it back (bicubic), then (optionally)
-fine-tune the enhancement network's biases on this scene, quantise the
-change and keep it when its measured quality gain is worth its bits. A
-scene where the network does not help (a clean, full-scale base) is sent
-with the network switched off. The
-decoder runs the base decoder, the upscale and the fixed small network with
-the scene's bias update. See :mod:`neurocodec.models.enhance`.
+base strategy, decode and upscale it back (bicubic), then overfit the
+enhancement network to this scene (it has the originals) and send the
+change when its measured quality gain is worth its bits. Per scene the
+encoder picks, by rate-distortion on frames spread over the scene: no
+network (the upscaled base as it is), the shipped network, or the network
+with an update, whose groups (biases, per-channel gains, output and input
+layer weights) and quantisation step are chosen the same way
+(:mod:`neurocodec.models.update`). The decoder runs the base decoder, the
+upscale and the network with the update folded in: the update changes
+what the network computes, not how much.
 
 Options (:class:`HybridOptions`, ``--opt KEY=VALUE``): ``base`` (av1 or x265),
-``base-preset``, ``scale`` (1, 0.75, 0.5), ``adapt``, the number of
-fine-tuning steps (0: shipped weights only; default 40), and ``network``
-(false: never run the network; the bicubic upscale of the base is the
-picture, auto's resolution ladder). The older preset
-``BASE[:PRESET][/scale=S][/adapt=N]`` (e.g. ``av1:8/scale=0.5``) is an alias.
+``base-preset``, ``scale`` (1, 0.75, 0.5), ``adapt`` (fine-tuning steps per
+scene; 0: the shipped weights only), ``light`` (the light network, under
+5k MACs per pixel) and ``network`` (false: never run the network; the
+bicubic upscale of the base is the picture, auto's resolution ladder). The
+older preset ``BASE[:PRESET][/scale=S][/adapt=N]`` (e.g. ``av1:8/scale=0.5``)
+is an alias.
 
-Payload::
+Payload (format 2; format 1, with a zlib-coded bias update as adaptation
+type 1, is still read)::
 
-    u8      format (1)
+    u8      format (2)
     u8      base strategy id (2 x265, 3 av1)
     varint  base width, varint base height
     u8      scale index (0: 1, 1: 3/4, 2: 1/2; selects the network's per-scale biases)
-    u8      adaptation: 0 shipped network, 1 bias update, 2 no network (upscaled base only)
-    if 1:   u8 step exponent e (update = int8 value * 2**-e),
-            varint length + zlib-compressed int8 values (adaptation_parameters order)
+    u8      adaptation: 0 shipped network, 2 no network (upscaled base only), 3 network update
+    if 3:   the update (:mod:`neurocodec.models.update`: groups, step exponents, priors, rANS stream)
     bytes   the base strategy's payload, to the end
 """
 
 from __future__ import annotations
 
-import copy
-
-# torch is imported inside functions: importing the strategy registry must stay light.
+import logging
 import math
 import zlib
 from collections.abc import Iterator, Sequence
@@ -51,16 +53,26 @@ from .base import DecodeContext, StrategySettings, get_strategy
 from .layered import LayeredStrategy, base_option, base_preset_option, format_preset, read_header
 from .options import changed_options, option
 
-__all__ = ["Hybrid", "HybridOptions"]
+# torch is imported inside functions: importing the strategy registry must stay light.
 
-_FORMAT = 1
+__all__ = ["Hybrid", "HybridOptions", "LIGHT_MODEL"]
+
+log = logging.getLogger(__name__)
+
+_FORMAT = 2
 _SCALES = (1.0, 0.75, 0.5)
-_BYPASS = 2  # adaptation type: no network for this scene, the (upscaled) base as it is
-_STEP_EXP = 10  # bias updates in steps of 2**-10 of the 0..1 pixel range
-# Keep an update when its gain in dB exceeds its rate increase in percent / 16: on the development
+_SHIPPED, _BYPASS, _UPDATE = 0, 2, 3  # adaptation types (1: format 1's zlib bias update, read only)
+#: The shipped light network (16 channels, 6 layers): the ``light`` option.
+LIGHT_MODEL = "enhance_light_yuv420"
+# An update is kept when its gain in dB exceeds its rate increase in percent / 16: on the development
 # clips 1 dB cost about 16 % of the bits at these rates (a typical video RD slope).
 _PCT_PER_DB = 16.0
 _MAX_BLOB = 1 << 20
+_TRAIN_FRAMES, _EVAL_FRAMES, _EVAL_SIDE = 16, 8, 192
+# Step exponents (value * 2**-e) per update group, tried as they are and one step coarser.
+_EXPONENTS = {"bias": 9, "gain": 7, "tail": 9, "head": 9}
+# The subsets of each fine-tuning stage's groups (models.adapt.STAGES) offered to the RD choice.
+_SUBSETS = ((("bias",), ("bias", "gain")), (("bias", "gain", "tail"), ("bias", "gain", "tail", "head")))
 
 
 @dataclass(frozen=True)
@@ -70,13 +82,15 @@ class HybridOptions:
     base: str = base_option()
     base_preset: str | None = base_preset_option()
     scale: float = option(1.0, float, "Base layer resolution, relative to the video.", choices=_SCALES)
-    adapt: int = option(40, int, "Fine-tuning steps of the enhancement network per scene (0: shipped weights only).",
-                        range=(0, 1000))
+    adapt: int = option(200, int, "Fine-tuning steps of the enhancement network per scene (0: shipped weights only).",
+                        range=(0, 2000))
     network: bool = option(True, bool, "Run the enhancement network (false: the normatively upscaled base only, "
                            "a rung of auto's resolution ladder).")
+    light: bool = option(False, bool, "The light network (16 channels, 6 layers, under 5k MACs per pixel) "
+                         "instead of the standard one (32 channels, 8 layers, 19.3k).")
 
     def __str__(self) -> str:
-        tail = "" if self.network else "/network=false"
+        tail = ("" if self.network else "/network=false") + ("/light=true" if self.light else "")
         return format_preset(self.base, self.base_preset, f"scale={self.scale:g}/adapt={self.adapt}{tail}")
 
 
@@ -96,22 +110,6 @@ def _to_frame(x) -> Frame:
     return Frame(y, u, v)
 
 
-def _adapted(net, deltas):
-    """A copy of the shipped network with a scene's bias update added (the shipped one is shared: never modified)."""
-
-    import torch  # heavy: torch loads only on the neural paths
-
-    from ..models.enhance import adaptation_parameters  # heavy: imports torch
-
-    if deltas is None:
-        return net
-    work = copy.deepcopy(net)
-    with torch.no_grad():
-        for p, d in zip(adaptation_parameters(work), deltas):
-            p.add_(d)
-    return work
-
-
 def _enhance(net, frames: Sequence[Frame], scale_index: int) -> list[Frame]:
     """Run the network frame by frame."""
     import torch  # heavy: torch loads only on the neural paths
@@ -122,54 +120,54 @@ def _enhance(net, frames: Sequence[Frame], scale_index: int) -> list[Frame]:
         return [_to_frame(net(_to_tensor([f]), scale_index)) for f in frames]
 
 
-def _finetune(net, up: Sequence[Frame], src: Sequence[Frame], steps: int, scale_index: int, seed: int = 0):
-    """Bias deltas tuned on this scene (random crops of up to 8 evenly spaced frames), quantised to int8."""
-
+def _eval_crops(x, ref, side: int = _EVAL_SIDE):
+    """One crop of at most ``side`` (half resolution) per frame, placed on a 3x3 grid that moves frame to frame."""
+    h, w = x.shape[-2:]
+    ch, cw = min(side, h), min(side, w)
+    xs, rs = [], []
+    for j in range(len(x)):
+        oy = (h - ch) * (j % 3) // 2
+        ox = (w - cw) * (j * 2 % 3) // 2
+        xs.append(x[j : j + 1, :, oy : oy + ch, ox : ox + cw])
+        rs.append(ref[j : j + 1, :, oy : oy + ch, ox : ox + cw])
     import torch  # heavy: torch loads only on the neural paths
 
-    from ..models.adapt import yuv_mse  # heavy: imports torch
-    from ..models.enhance import adaptation_parameters  # heavy: imports torch
-
-    work = copy.deepcopy(net)
-    for p in work.parameters():
-        p.requires_grad_(False)
-    params = adaptation_parameters(work)
-    for p in params:
-        p.requires_grad_(True)
-    pick = _pick(len(up))
-    x, ref = _to_tensor([up[i] for i in pick]), _to_tensor([src[i] for i in pick])
-    gen = torch.Generator().manual_seed(seed)
-    crop = min(64, x.shape[-2], x.shape[-1])  # half-resolution crop (128 luma pixels)
-    opt = torch.optim.Adam(params, lr=1e-3)
-    for _ in range(steps):
-        i = torch.randint(len(pick), (4,), generator=gen)
-        oy = torch.randint(x.shape[-2] - crop + 1, (1,), generator=gen).item()
-        ox = torch.randint(x.shape[-1] - crop + 1, (1,), generator=gen).item()
-        xb, rb = x[i, :, oy : oy + crop, ox : ox + crop], ref[i, :, oy : oy + crop, ox : ox + crop]
-        loss = yuv_mse(work(xb, scale_index), rb).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    base = adaptation_parameters(net)
-    q = [torch.round((p.detach() - b) * (1 << _STEP_EXP)).clamp(-127, 127).to(torch.int8) for p, b in zip(params, base)]
-    return q
+    return torch.cat(xs), torch.cat(rs)
 
 
-def _pick(n: int) -> np.ndarray:
-    """At most 8 evenly spaced frame indexes of a scene of ``n`` frames."""
-    return np.unique(np.linspace(0, n - 1, min(8, n)).round().astype(int))
+def _distortion(net, x, ref, scale_index: int) -> float:
+    """YUV 6:1:1 squared error of the network's 8-bit output (None: of ``x`` itself) on evaluation crops."""
+    import torch  # heavy: torch loads only on the neural paths
+
+    from ..models.adapt import one_thread, yuv_mse  # heavy: imports torch
+
+    # The encoder's choice only (the decoder never compares): oneDNN on one thread is fast and thread-count free.
+    with torch.no_grad(), one_thread():
+        out = x if net is None else torch.cat([net(x[i : i + 2], scale_index) for i in range(0, len(x), 2)])
+        out = out.clamp(0, 1).mul(255).round().div(255)
+        return float(yuv_mse(out, ref).double().sum())
 
 
-def _dequantize(q):
-    return [t.float() / (1 << _STEP_EXP) for t in q]
+def _read_zlib_biases(cur: Cursor, net) -> list:
+    """Format 1's bias update: u8 step exponent, then a zlib blob of int8 values (one per bias, layer order)."""
+    import torch  # heavy: torch loads only on the neural paths
 
-
-def _weighted_sse(a: Sequence[Frame], b: Sequence[Frame]) -> float:
-    total = 0.0
-    for f, g in zip(a, b):
-        for pa, pb, w in ((f.y, g.y, 6.0), (f.u, g.u, 4.0), (f.v, g.v, 4.0)):  # 6:1:1 per pixel of each plane size
-            total += w * float(((pa.astype(np.float64) - pb.astype(np.float64)) ** 2).sum())
-    return total
+    exp = cur.u8("step exponent")
+    blob = bytes(cur.blob("adaptation", _MAX_BLOB))
+    sizes = [c.out_channels for c in (net.head, *net.body, net.tail)]
+    want = sum(sizes)
+    inflate = zlib.decompressobj()
+    try:
+        raw = np.frombuffer(inflate.decompress(blob, want + 1), dtype=np.int8)  # bounded: no zip bombs
+    except zlib.error:
+        raise cur.error("hybrid adaptation data is not valid zlib") from None
+    if raw.size != want or inflate.unconsumed_tail:
+        raise cur.error(f"hybrid adaptation holds {raw.size}{'+' if inflate.unconsumed_tail else ''} values, the network has {want}")
+    out, pos = [], 0
+    for n in sizes:
+        out.append(torch.from_numpy(raw[pos : pos + n].astype(np.float32)) / (1 << exp))
+        pos += n
+    return out
 
 
 class Hybrid(LayeredStrategy):
@@ -209,34 +207,56 @@ class Hybrid(LayeredStrategy):
         bs = self.base_settings(p, settings)
         base_payload = base.encode(small, bs, fps)
         ctx = DecodeContext(bw, bh, len(frames), base.describe(bs, bw, bh, fps))
-        net, _, _ = self._net()
+        net, _, _ = self._net(LIGHT_MODEL if p.light else None)
         sidx = net.scale_index(p.scale)
         head = bytes([_FORMAT, base.id]) + encode_varint(bw) + encode_varint(bh) + bytes([sidx])
         if not p.network:
             return head + bytes([_BYPASS]) + base_payload
         up = [resize_frame(f, w, h) for f in base.decode(base_payload, ctx)]
-        # Per scene, the cheapest of: the shipped network, no network (the network can hurt a clean, full-scale
-        # base), and the network with a bias update (worth its bytes?). Judged on at most 8 evenly spaced frames.
-        pick = _pick(len(frames))
-        ref, dec = [frames[i] for i in pick], [up[i] for i in pick]
-        d_plain, d_off = _weighted_sse(ref, _enhance(net, dec, sidx)), _weighted_sse(ref, dec)
-        plain = head + (b"\0" if d_plain <= d_off else bytes([_BYPASS])) + base_payload
-        if p.adapt == 0:
-            return plain
-        q = _finetune(net, up, frames, p.adapt, sidx)
-        blob = zlib.compress(np.concatenate([t.numpy().reshape(-1) for t in q]).tobytes(), 9)
-        adapted = head + bytes([1, _STEP_EXP]) + encode_varint(len(blob)) + blob + base_payload
-        d_adapt = _weighted_sse(ref, _enhance(_adapted(net, _dequantize(q)), dec, sidx))
-        d_best = min(d_plain, d_off)
-        gain_db = 10 * math.log10(d_best / d_adapt) if d_adapt > 0 and d_best > 0 else 0.0
-        extra_pct = 100 * (len(adapted) - len(plain)) / len(plain)
-        return adapted if gain_db * _PCT_PER_DB > extra_pct else plain
+        return head + self._adaptation(net, sidx, up, frames, p.adapt, len(head) + len(base_payload)) + base_payload
+
+    def _adaptation(self, net, sidx: int, up: Sequence[Frame], src: Sequence[Frame], steps: int, rest: int) -> bytes:
+        """The adaptation bytes the rate-distortion choice keeps: no network, the shipped one, or an update.
+
+        Judged on crops of frames spread over the scene (between the frames the fine-tuning saw, where the
+        scene is long enough): each candidate's gain in dB against its extra bytes as a share of the
+        segment (``rest`` bytes besides the adaptation), at :data:`_PCT_PER_DB`.
+        """
+        from ..models.adapt import one_thread, overfit, spread  # heavy: imports torch
+        from ..models.update import apply_update, quantize, write_update  # heavy: imports torch
+
+        n = len(src)
+        evals = spread(n, _EVAL_FRAMES, 0.5 if n > _TRAIN_FRAMES else 0.0)
+        x, ref = _eval_crops(_to_tensor([up[i] for i in evals]), _to_tensor([src[i] for i in evals]))
+        d_off, d_plain = _distortion(None, x, ref, sidx), _distortion(net, x, ref, sidx)
+        best, d_best = (bytes([_SHIPPED]), d_plain) if d_plain <= d_off else (bytes([_BYPASS]), d_off)
+        if steps == 0:
+            return best
+        train = spread(n, _TRAIN_FRAMES)
+        with one_thread():
+            stages = overfit(net, _to_tensor([up[i] for i in train]), _to_tensor([src[i] for i in train]), sidx, steps)
+        size = rest + 1
+        best_score = 0.0
+        for deltas, subsets in zip(stages, _SUBSETS):
+            for groups in subsets:
+                for coarser in (0, 1):
+                    q = quantize({g: deltas[g] for g in groups}, {g: _EXPONENTS[g] - coarser for g in groups})
+                    data = bytes([_UPDATE]) + write_update(q)
+                    d = _distortion(apply_update(net, q.deltas()), x, ref, sidx)
+                    if d <= 0 or d_best <= 0:
+                        continue
+                    score = _PCT_PER_DB * 10 * math.log10(d_best / d) - 100 * (len(data) - 1) / size
+                    log.debug("hybrid update %s at %s: %d bytes, %+.3f dB, score %+.2f", "+".join(groups),
+                              "coarser" if coarser else "finer", len(data) - 1, 10 * math.log10(d_best / d), score)
+                    if score > best_score:
+                        best, best_score = data, score
+        return best
 
     # -- decoder -------------------------------------------------------------------
 
     def _parse(self, payload: bytes, net):
         cur = Cursor(payload)
-        base = read_header(cur, "hybrid", _FORMAT)
+        fmt, base = read_header(cur, "hybrid", (1, _FORMAT))
         bw, bh = cur.varint("base width", 1 << 16), cur.varint("base height", 1 << 16)
         if bw < 16 or bh < 16 or bw % 2 or bh % 2:
             raise cur.error(f"hybrid base size {bw}x{bh} is not even and at least 16x16")
@@ -245,36 +265,23 @@ class Hybrid(LayeredStrategy):
             raise cur.error(f"hybrid scale index {sidx} is not one of the network's {len(net.scales)} scales")
         deltas = None
         kind = cur.u8("adaptation type")
-        if kind == 1:
-            exp = cur.u8("step exponent")
-            blob = bytes(cur.blob("adaptation", _MAX_BLOB))
-            from ..models.enhance import adaptation_parameters  # heavy: imports torch
+        if kind == 1 and fmt == 1:
+            deltas = {"bias": _read_zlib_biases(cur, net)}
+        elif kind == _UPDATE and fmt == _FORMAT:
+            from ..models.update import read_update  # heavy: imports torch
 
-            shapes = [p.shape for p in adaptation_parameters(net)]
-            want = sum(math.prod(s) for s in shapes)
-            inflate = zlib.decompressobj()
-            try:
-                raw = np.frombuffer(inflate.decompress(blob, want + 1), dtype=np.int8)  # bounded: no zip bombs
-            except zlib.error:
-                raise cur.error("hybrid adaptation data is not valid zlib") from None
-            if raw.size != want or inflate.unconsumed_tail:
-                raise cur.error(f"hybrid adaptation holds {raw.size}{'+' if inflate.unconsumed_tail else ''} values, the network has {want}")
-            import torch  # heavy: torch loads only on the neural paths
-
-            deltas, pos = [], 0
-            for s in shapes:
-                n = math.prod(s)
-                deltas.append(torch.from_numpy(raw[pos : pos + n].astype(np.float32)).reshape(s) / (1 << exp))
-                pos += n
-        elif kind not in (0, _BYPASS):
-            raise cur.error(f"unknown hybrid adaptation type {kind}")
+            deltas = read_update(cur, net).deltas()
+        elif kind not in (_SHIPPED, _BYPASS):
+            raise cur.error(f"unknown hybrid adaptation type {kind} in payload format {fmt}")
         return base, bw, bh, sidx, kind, deltas, bytes(cur.take(cur.remaining, "base payload"))
 
     def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
+        from ..models.update import apply_update  # heavy: imports torch
+
         expect = ctx.weight_hashes[0] if ctx.weight_hashes else None
         net, _, _ = self._net(str(self._ref(ctx.params, ctx.models).path), expect)
         base, bw, bh, sidx, kind, deltas, base_payload = self._parse(payload, net)
-        net = _adapted(net, deltas)
+        net = apply_update(net, deltas)
         base_ctx = DecodeContext(bw, bh, ctx.frame_count, {})
         batch: list[Frame] = []
         for f in base.decode(base_payload, base_ctx):
@@ -292,8 +299,9 @@ class Hybrid(LayeredStrategy):
 
     def describe(self, settings: StrategySettings, width: int, height: int, fps: Any) -> dict[str, Any]:
         # Kept small (stored in every segment): the base encoder's options follow from these (see reproduce()).
-        params = {"crf": settings.crf, "model": DEFAULTS["enhance"]}
-        changed = changed_options(self.resolve_options(settings))
+        opts = self.resolve_options(settings)
+        params = {"crf": settings.crf, "model": LIGHT_MODEL if opts.light else DEFAULTS["enhance"]}
+        changed = changed_options(opts)
         if changed:
             params["opts"] = changed
         return params

@@ -148,7 +148,7 @@ class FrameInterpolation(LayeredStrategy):
 
     def decode(self, payload: bytes, ctx: DecodeContext) -> Iterator[Frame]:
         cur = Cursor(payload)
-        base = read_header(cur, "i_frame_interpolation", _FORMAT)
+        _, base = read_header(cur, "i_frame_interpolation", (_FORMAT,))
         n = cur.varint("frame count", ctx.frame_count)
         if n != ctx.frame_count:
             raise cur.error(f"i_frame_interpolation payload holds {n} frames, the segment {ctx.frame_count}")

@@ -37,15 +37,15 @@ def format_preset(base: str, base_preset: str | None, options: str) -> str:
     return base + (f":{base_preset}" if base_preset else "") + f"/{options}"
 
 
-def read_header(cur: Cursor, owner: str, version: int) -> Strategy:
-    """Check the payload's format byte and return its base strategy."""
+def read_header(cur: Cursor, owner: str, versions: tuple[int, ...]) -> tuple[int, Strategy]:
+    """Check the payload's format byte (one of ``versions``) and return it with the base strategy."""
     fmt = cur.u8("payload format")
-    if fmt != version:
+    if fmt not in versions:
         raise cur.error(f"{owner} payload format {fmt} is not supported")
     base_id = cur.u8("base strategy id")
     if base_id not in {STRATEGY_IDS[b] for b in BASES}:
         raise cur.error(f"{owner} base strategy id {base_id} is not x265 or av1")
-    return get_strategy_by_id(base_id)
+    return fmt, get_strategy_by_id(base_id)
 
 
 class LayeredStrategy(Strategy):
