@@ -116,4 +116,52 @@ def enhance(pairs_path, out, steps, batch, crop, lr, device, time_limit, resume,
     _finish(train_enhance(cfg, resume=resume), export_path, export_enhance, device)
 
 
+@command.command("pack")
+@click.option("--pairs", "pairs_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="pairs.npz from `train pairs` (pairs.json beside it).")
+@click.option("--data", "data", multiple=True, required=True, type=click.Path(exists=True),
+              help="Pictures for the intra codec: image folder or video; repeat for more (never an evaluation set).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The pack file to write (.npz, at most 64 MiB).")
+@click.option("--pair-crops", type=click.IntRange(1), default=1152, show_default=True, help="Enhancement crops (128x128).")
+@click.option("--intra-crops", type=click.IntRange(1), default=352, show_default=True, help="Intra crops (256x256).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def pack(pairs_path, data, out, pair_crops, intra_crops, seed):
+    """Build a compact training pack (under 64 MiB) for `train from-pack` on a lent GPU."""
+    # why: numpy and the samplers load with these; `neurocodec --help` stays fast
+    from neurocodec.io.atomic import check_not_input
+    from neurocodec.training.pack import PackConfig, build_pack
+
+    check_not_input(out, pairs_path, *data)
+    try:
+        path = build_pack(PackConfig(pairs=pairs_path, intra_data=list(data), out=out, pair_crops=pair_crops,
+                                     intra_crops=intra_crops, seed=seed))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"{path} {Path(path).stat().st_size / 2**20:.1f} MiB")
+
+
+@command.command("from-pack")
+@click.argument("pack_path", metavar="PACK", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the runs and the three weights files.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda[:N].")
+@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=10.0, show_default=True,
+              help="Time for all three models together.")
+@click.option("--steps", type=click.IntRange(1), help="At most this many steps per model (default: the time decides).")
+def from_pack(pack_path, out, device, minutes, steps):
+    """Train the enhancement networks (standard and light) and the intra codec from a pack, from their shipped weights.
+
+    Writes enhance_yuv420.pt, enhance_light_yuv420.pt and intra_yuv420.pt into OUT; encode and decode with
+    `--model-dir OUT` to use them.
+    """
+    # why: torch is imported with these; `neurocodec --help` stays fast
+    from neurocodec.training.pack import FromPackConfig, train_from_pack
+
+    try:
+        done = train_from_pack(FromPackConfig(pack=pack_path, out=out, device=device, minutes=minutes, steps=steps))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    for name, (path, digest) in done.items():
+        click.echo(f"{name}: {path} sha256 {digest}")
+
+
 __all__ = ["command"]

@@ -46,6 +46,8 @@ class EnhanceTrainConfig:
     time_limit_s: float | None = None
     channels: int = 32
     layers: int = 8
+    init: str | None = None  # start from these weights (shipped name or file) instead of random ones
+    amp: bool = False  # bfloat16 autocast for the forward pass (GPU runs)
 
 
 def _batch(data: dict[str, np.ndarray], batch: int, crop: int, rng: np.random.Generator, device):
@@ -88,7 +90,9 @@ class _EnhanceJob(TrainingJob):
         for g in self.opt.param_groups:  # cosine decay over the run (steps or time, whichever binds)
             g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
         deg, ref, scale = _batch(self.data, cfg.batch, cfg.crop, rng, self.device)
-        loss = yuv_mse(self.net(deg, scale), ref).mean()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+            out = self.net(deg, scale)
+        loss = yuv_mse(out.float(), ref).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -102,15 +106,29 @@ class _EnhanceJob(TrainingJob):
         return f"mse {row['mse']:.6f} gain {row['gain_db']:.3f} dB"
 
 
-def train_enhance(config: EnhanceTrainConfig, *, resume: bool = False) -> Path:
-    """Train (or continue training) and return the path of the last checkpoint."""
+def train_enhance(config: EnhanceTrainConfig, *, resume: bool = False, data: dict[str, np.ndarray] | None = None) -> Path:
+    """Train (or continue training) and return the path of the last checkpoint.
+
+    ``data``: pairs already in memory (``deg_*``, ``ref_*`` planes and ``scale_index``, e.g. from a training
+    pack, :mod:`.pack`) instead of ``config.pairs``.
+    """
     loop = TrainingLoop(config.out, steps=config.steps, time_limit_s=config.time_limit_s, log_every=config.log_every,
                         ckpt_every=config.ckpt_every, config=asdict(config), device=config.device, resume=resume)
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
-    net = EnhanceNet(config.channels, config.layers).to(device)
-    data = load_pairs(config.pairs)
-    data["scale_index"] = _scale_indexes(Path(config.pairs).with_suffix(".json"), len(data["ref_y"]), net)
+    net = EnhanceNet(config.channels, config.layers)
+    if config.init and loop.resumed is None:
+        from ..models.registry import load_enhance  # why: only warm starts read shipped weights
+
+        start = load_enhance(config.init).net
+        if (start.channels, start.layers, start.scales) != (net.channels, net.layers, net.scales):
+            raise ValueError(f"{config.init}: a {start.channels}-channel, {start.layers}-layer network, "
+                             f"not {net.channels} and {net.layers}")
+        net.load_state_dict(start.state_dict())
+    net = net.to(device)
+    if data is None:
+        data = load_pairs(config.pairs)
+        data["scale_index"] = _scale_indexes(Path(config.pairs).with_suffix(".json"), len(data["ref_y"]), net)
     return loop.run(_EnhanceJob(net, config, data, device), config.seed)
 
 
