@@ -28,8 +28,8 @@ VARIANTS = {
     "scale 1": "av1:6/scale=1",
     "scale 3/4": "av1:6/scale=0.75",
     "scale 1/2": "av1:6/scale=0.5",
-    "scale 1/2, shipped network": "av1:6/scale=0.5/adapt=0",
-    "scale 1/2, light": "av1:6/scale=0.5/light=true",
+    "scale 1/2 shipped network": "av1:6/scale=0.5/adapt=0",
+    "scale 1/2 light": "av1:6/scale=0.5/light=true",
 }
 
 
