@@ -47,7 +47,8 @@ def test_preset_grammar():
             _parse(bad)
 
 
-@pytest.mark.parametrize("preset", ["av1:10/scale=0.5/adapt=0", "x265:fast/scale=0.75/adapt=0", "av1:10/scale=1/adapt=5"])
+@pytest.mark.parametrize("preset", ["av1:10/scale=0.5/adapt=0", "x265:fast/scale=0.75/adapt=0", "av1:10/scale=1/adapt=5",
+                                    "av1:10/scale=0.5/adapt=0/light=true"])
 def test_round_trip_sizes_and_thread_independent_decode(preset):
     frames = _frames()
     payload, rec = _roundtrip(frames, preset, crf=30 if preset.startswith("x265") else 50)
@@ -163,7 +164,9 @@ def test_overfitted_update_is_sent_where_it_pays_and_encodes_the_same_bytes_on_a
 
 def test_decoder_budget():
     s = get_strategy("hybrid")
-    assert s.decoder_macs_per_pixel({"preset": "av1/scale=0.5"}) < 20_000
+    standard = s.decoder_macs_per_pixel({"preset": "av1/scale=0.5"})
+    light = s.decoder_macs_per_pixel({"opts": {"scale": 0.5, "light": True}, "model": "enhance_light_yuv420"})
+    assert 15_000 < standard < 20_000 and 2_000 < light < 5_000
 
 
 def test_auto_resolution_ladder_per_effort():

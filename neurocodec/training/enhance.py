@@ -21,6 +21,7 @@ import torch
 
 from ..models.adapt import yuv_mse
 from ..models.enhance import EnhanceNet, planes_to_input
+from ..models.registry import load_enhance
 from .loop import TrainingJob, TrainingLoop, export
 from .pairs import load_pairs
 
@@ -118,8 +119,6 @@ def train_enhance(config: EnhanceTrainConfig, *, resume: bool = False, data: dic
     torch.manual_seed(config.seed)
     net = EnhanceNet(config.channels, config.layers)
     if config.init and loop.resumed is None:
-        from ..models.registry import load_enhance  # why: only warm starts read shipped weights
-
         start = load_enhance(config.init).net
         if (start.channels, start.layers, start.scales) != (net.channels, net.layers, net.scales):
             raise ValueError(f"{config.init}: a {start.channels}-channel, {start.layers}-layer network, "

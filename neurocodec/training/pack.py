@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_path
+from ..models.names import SHIPPED
 from .data import CropSampler
 from .pairs import load_pairs
 
@@ -162,7 +163,6 @@ def train_from_pack(cfg: FromPackConfig) -> dict[str, tuple[Path, str]]:
     """Train the three models from their shipped weights; returns, per shipped name, (weights path, sha256)."""
     from ..models.coder import resolve_device  # why: imports torch; building a pack does not need it
     from ..models.enhance import SCALES  # why: imports torch
-    from ..models.names import SHIPPED
     from .enhance import EnhanceTrainConfig, export_enhance, train_enhance  # why: imports torch
     from .intra import TrainConfig, export_weights, train  # why: imports torch and compressai
 
