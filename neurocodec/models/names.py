@@ -46,7 +46,7 @@ __all__ = [
 #: Shipped weights (package data in neurocodec/weights/) by the segment kind they serve and their name.
 SHIPPED = {
     "intra": {"intra_yuv420": "intra_yuv420.pt"},
-    "enhance": {"enhance_yuv420": "enhance_yuv420.pt"},
+    "enhance": {"enhance_yuv420": "enhance_yuv420.pt", "enhance_light_yuv420": "enhance_light_yuv420.pt"},
 }
 DEFAULTS = {"intra": "intra_yuv420", "enhance": "enhance_yuv420"}
 #: The format id each weights file holds (what its writer stores and its reader requires).
