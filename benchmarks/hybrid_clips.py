@@ -6,7 +6,8 @@ For each clip (first ``--frames`` frames) and each SVT-AV1 CRF in ``CRFS``:
 SVT-AV1 alone (elementary-stream bytes, encode time) and every hybrid
 variant of ``VARIANTS`` (scale 1, 3/4, 1/2 overfitted per scene with the
 default 200 steps; scale 1/2 with the shipped network only; the light
-network at scale 1/2). Hybrid rates are its whole segment payload (base
+network at scale 1/2; scale 1/2 upscaled without a network, auto's ladder
+rung). Hybrid rates are its whole segment payload (base
 packets with their framing, base size, the network update), so the
 update's bits are counted and the anchor is not charged any framing. Each
 row records the adaptation the encoder chose, the update's bytes, encode
@@ -30,6 +31,7 @@ VARIANTS = {
     "scale 1/2": "av1:6/scale=0.5",
     "scale 1/2 shipped network": "av1:6/scale=0.5/adapt=0",
     "scale 1/2 light": "av1:6/scale=0.5/light=true",
+    "scale 1/2 no network": "av1:6/scale=0.5/network=false",
 }
 
 

@@ -180,9 +180,10 @@ class Hybrid(LayeredStrategy):
     auto_rank = 3
     auto_scene_classes = None  # reduced resolution pays at low rates on any content (soft content most)
     # The resolution ladder of medium and slow: the base at 3/4 and 1/2 scale, upscaled normatively, no
-    # network. The network itself is screened out of every effort: it tied SVT-AV1 at full scale and lost at
-    # reduced scales except on one clip, where the reduction did most of the work (docs/benchmarks.md), and
-    # its per-scene fine-tuning in every trial took slow far past its time budget (0.1 fps at 176x144).
+    # network. The network itself is screened out of every effort: overfitted per scene it saved at most
+    # 1 % at full scale and 0.3-6 points over the plain upscale at half scale, and its fine-tuning costs
+    # 37-228x SVT-AV1 preset 6's time (6-61x with the light network), far past any effort's budget on a CPU
+    # (docs/benchmarks.md, "hybrid against its own base").
     auto_variants = tuple((("medium", "slow"), {"scale": s, "network": False}) for s in _SCALES if s != 1.0)
     # Reduced resolution won only at the low-rate end (SVT-AV1 CRF 59 and above on the development clips).
     auto_low_rate_only = True
