@@ -9,7 +9,7 @@ Needs PyTorch with a CUDA device. Pictures are pans over scikit-image photos
   as a CPU encode; the stream encoded on one device decoded on both: the
   entropy-decoded latents (symbols, scale indexes) must be identical, and the
   pixels differ by at most a few levels (float synthesis);
-- ``hybrid``'s enhancement network (``enhance_yuv420``) at every scale index:
+- ``hybrid``'s enhancement networks (``enhance_yuv420``, ``enhance_light_yuv420``) at every scale index:
   8-bit output on CPU against CUDA, largest difference and share of samples
   that differ;
 - speed of the intra analysis + synthesis on each device (informative).
@@ -85,19 +85,20 @@ def enhance(out: dict) -> None:
     from neurocodec.models.enhance import output_to_planes, planes_to_input
     from neurocodec.models.registry import load_enhance
 
-    net_cpu = load_enhance().net
-    net_gpu = copy.deepcopy(net_cpu).to("cuda")
     y, u, v = _planes(1280, 720, "coffee")
     x = planes_to_input(*(torch.from_numpy(p).float()[None, None] / 255 for p in (y, u, v)))
-    rows = []
-    for k in range(len(net_cpu.scales)):
-        with torch.no_grad():
-            a = [p[0, 0].clamp(0, 1).mul(255).round().byte().numpy() for p in output_to_planes(net_cpu(x, k))]
-            b = [p[0, 0].clamp(0, 1).mul(255).round().byte().cpu().numpy()
-                 for p in output_to_planes(net_gpu(x.to("cuda"), k))]
-        rows.append({"scale_index": k, "scale": net_cpu.scales[k], **_diff(a, b)})
-        print(json.dumps(rows[-1]), flush=True)
-    out["enhance_1280x720"] = rows
+    for name in ("enhance_yuv420", "enhance_light_yuv420"):
+        net_cpu = load_enhance(name).net
+        net_gpu = copy.deepcopy(net_cpu).to("cuda")
+        rows = []
+        for k in range(len(net_cpu.scales)):
+            with torch.no_grad():
+                a = [p[0, 0].clamp(0, 1).mul(255).round().byte().numpy() for p in output_to_planes(net_cpu(x, k))]
+                b = [p[0, 0].clamp(0, 1).mul(255).round().byte().cpu().numpy()
+                     for p in output_to_planes(net_gpu(x.to("cuda"), k))]
+            rows.append({"model": name, "scale_index": k, "scale": net_cpu.scales[k], **_diff(a, b)})
+            print(json.dumps(rows[-1]), flush=True)
+        out[f"{name}_1280x720"] = rows
 
 
 def main(path: str) -> None:
