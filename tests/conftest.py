@@ -40,3 +40,18 @@ def det_clip(clip_dir):
     """128x96, 9 frames, for byte-identity tests (widths that are not a multiple of 128 px are covered by
     tests/test_determinism_x264.py)."""
     return make_clip(clip_dir / "det.y4m", 128, 96, 9, image="chelsea", pan=(1.7, 0.6))
+
+
+def make_pairs(root: Path) -> Path:
+    """Tiny enhancement training pairs (``train pairs`` on one generated clip) in ``root/p``; returns pairs.npz."""
+    from click.testing import CliRunner
+
+    from neurocodec_cli.main import cli
+
+    src = root / "src"
+    src.mkdir()
+    make_clip(src / "a.y4m", 96, 64, 4, image="coffee", pan=(1.0, 0.0))
+    r = CliRunner().invoke(cli, ["train", "pairs", "--data", str(src), "--out", str(root / "p"), "--sequences", "2",
+                                 "--frames", "2", "--crop", "64"])
+    assert r.exit_code == 0, r.output
+    return root / "p" / "pairs.npz"

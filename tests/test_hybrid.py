@@ -13,7 +13,7 @@ from neurocodec.metrics import psnr, psnr_yuv  # noqa: E402
 from neurocodec.strategies import DecodeContext, StrategySettings, get_strategy  # noqa: E402
 from neurocodec.strategies.hybrid import HybridOptions  # noqa: E402
 
-from .conftest import make_clip  # noqa: E402
+from .conftest import make_pairs  # noqa: E402
 
 W, H = 160, 96
 
@@ -216,13 +216,8 @@ def test_train_pairs_and_enhance_smoke(tmp_path):
 
     from neurocodec_cli.main import cli
 
-    src = tmp_path / "src"
-    src.mkdir()
-    make_clip(src / "a.y4m", 96, 64, 4, image="coffee", pan=(1.0, 0.0))
-    r = CliRunner().invoke(cli, ["train", "pairs", "--data", str(src), "--out", str(tmp_path / "p"), "--sequences", "2",
-                                 "--frames", "2", "--crop", "64"])
-    assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(cli, ["train", "enhance", "--pairs", str(tmp_path / "p" / "pairs.npz"), "--out", str(tmp_path / "run"),
+    pairs = make_pairs(tmp_path)
+    r = CliRunner().invoke(cli, ["train", "enhance", "--pairs", str(pairs), "--out", str(tmp_path / "run"),
                                  "--steps", "2", "--batch", "2", "--crop", "32", "--export", str(tmp_path / "e.pt")])
     assert r.exit_code == 0, r.output
     from neurocodec.models.registry import load_enhance

@@ -12,7 +12,7 @@ from click.testing import CliRunner  # noqa: E402
 from neurocodec.training.pack import PackConfig, build_pack, load_pack  # noqa: E402
 from neurocodec_cli.main import cli  # noqa: E402
 
-from .conftest import make_clip  # noqa: E402
+from .conftest import make_pairs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +21,7 @@ def small_pack(tmp_path_factory):
     from skimage.io import imsave
 
     d = tmp_path_factory.mktemp("pack")
-    src = d / "src"
-    src.mkdir()
-    make_clip(src / "a.y4m", 96, 64, 4, image="coffee", pan=(1.0, 0.0))
-    r = CliRunner().invoke(cli, ["train", "pairs", "--data", str(src), "--out", str(d / "p"), "--sequences", "2",
-                                 "--frames", "2", "--crop", "64"])
-    assert r.exit_code == 0, r.output
+    make_pairs(d)
     pics = d / "pics"
     pics.mkdir()
     imsave(pics / "astronaut.png", data.astronaut()[:128, :192])

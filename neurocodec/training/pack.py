@@ -1,6 +1,6 @@
 """Training packs: everything a GPU run needs in one file under 64 MiB, and the run that trains from it.
 
-A GPU machine may be lent for minutes, with no access to ``../shared/data``
+A GPU machine may be lent for minutes, with no access to the training data
 and a small upload. :func:`build_pack` (``neurocodec train pack``) draws
 fixed crops once, on the machine that has the data: enhancement pairs (a
 classical decode and its original, from ``train pairs``, with their base
