@@ -122,6 +122,8 @@ def _enhance(net, frames: Sequence[Frame], scale_index: int) -> list[Frame]:
 
 def _eval_crops(x, ref, side: int = _EVAL_SIDE):
     """One crop of at most ``side`` (half resolution) per frame, placed on a 3x3 grid that moves frame to frame."""
+    import torch  # heavy: torch loads only on the neural paths
+
     h, w = x.shape[-2:]
     ch, cw = min(side, h), min(side, w)
     xs, rs = [], []
@@ -130,8 +132,6 @@ def _eval_crops(x, ref, side: int = _EVAL_SIDE):
         ox = (w - cw) * (j * 2 % 3) // 2
         xs.append(x[j : j + 1, :, oy : oy + ch, ox : ox + cw])
         rs.append(ref[j : j + 1, :, oy : oy + ch, ox : ox + cw])
-    import torch  # heavy: torch loads only on the neural paths
-
     return torch.cat(xs), torch.cat(rs)
 
 
@@ -152,9 +152,11 @@ def _read_zlib_biases(cur: Cursor, net) -> list:
     """Format 1's bias update: u8 step exponent, then a zlib blob of int8 values (one per bias, layer order)."""
     import torch  # heavy: torch loads only on the neural paths
 
+    from ..models.update import group_tensors  # heavy: imports torch
+
     exp = cur.u8("step exponent")
     blob = bytes(cur.blob("adaptation", _MAX_BLOB))
-    sizes = [c.out_channels for c in (net.head, *net.body, net.tail)]
+    sizes = [t.numel() for t in group_tensors(net, "bias")]
     want = sum(sizes)
     inflate = zlib.decompressobj()
     try:
