@@ -35,6 +35,8 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @click.option("--threads", type=int, help="Encoder threads (default keeps bytes machine-independent).")
 @click.option("--low-delay", is_flag=True, help="No B-frames / frame reordering.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Segments encoded in parallel processes.")
+@click.option("--cluster", metavar="local:N|tcp://HOST:PORT",
+              help="Encode the scenes on Dask: a LocalCluster of N processes, or a running scheduler (same bytes).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (neural strategies).")
 @click.option("--intra-model", metavar="NAME|FILE",
               help="Learned intra model for neural strategies: shipped name (intra_yuv420, default), a weights file, "
@@ -55,7 +57,7 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @quiet_option
 @progress_option
 def command(input, output, strategy, config, crf, quality, bitrate, target_psnr, target_ssim, target_vmaf, vmaf_pool, preset, opt, keyint, threads, low_delay,
-            workers, device, intra_model, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
+            workers, cluster, device, intra_model, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
             no_quality, stats_json, force, strict, size, fps, overwrite, quiet, progress):
     """Encode INPUT (video file, image folder or raw .yuv) to OUTPUT (.ncv)."""
     import neurocodec
@@ -75,7 +77,7 @@ def command(input, output, strategy, config, crf, quality, bitrate, target_psnr,
         threads=threads, low_delay=low_delay, segment_frames=segment_frames, measure_quality=not no_quality,
         quality=quality, scenes_file=scenes_file, write_scenes=write_scenes, min_scene_frames=min_scene_frames,
         max_scene_frames=max_scene_frames, resume=resume, intra_model=intra_model, strict=strict,
-        opts=parse_assignments(opt),
+        opts=parse_assignments(opt), **({"cluster": cluster} if cluster else {}),
     )
     if stats_json:
         with atomic_path(stats_json, overwrite=overwrite) as tmp:

@@ -22,7 +22,7 @@ from .strategies.base import AUTO_EFFORTS, StrategySettings
 from .strategies.options import build_options, option
 
 __all__ = ["EncodeOptions", "AutoOptions", "parse_bitrate", "DEVICES", "AUTO_STRATEGY", "AUTO_SPEEDS",
-           "QUALITY_RANGE", "DEFAULT_QUALITY"]
+           "QUALITY_RANGE", "DEFAULT_QUALITY", "LOCAL_CLUSTER", "check_cluster"]
 
 DEVICES = ("auto", "cpu", "cuda")
 #: The strategy name that lets the encoder choose per scene.
@@ -49,6 +49,19 @@ def parse_bitrate(value: int | float | str | None) -> int | None:
     if not 1000 <= bps <= 2e9:
         raise SettingsError(f"bitrate {value} is outside 1k .. 2G bits per second")
     return int(round(bps))
+
+
+#: ``--cluster local:N``: a Dask LocalCluster of N worker processes (:mod:`neurocodec.agents.cluster`).
+LOCAL_CLUSTER = re.compile(r"local:(\d{1,3})")
+_SCHEDULER = re.compile(r"(tcp|tls|inproc|ucx)://[^\s/]+")
+
+
+def check_cluster(spec: str) -> None:
+    """Raises SettingsError unless ``spec`` is ``local:N`` (N 1..256) or a Dask scheduler address."""
+    m = LOCAL_CLUSTER.fullmatch(spec)
+    if (m and 1 <= int(m.group(1)) <= 256) or (not m and _SCHEDULER.fullmatch(spec)):
+        return
+    raise SettingsError(f"cluster {spec!r} is not local:N (N 1..256) or a scheduler address such as tcp://HOST:8786")
 
 
 @dataclass(frozen=True)
@@ -134,6 +147,8 @@ class EncodeOptions:
             lists them), checked by the strategy when the encoder starts; with ``auto``,
             :class:`AutoOptions` over the effort's shipped values, checked here.
         workers: Segments encoded in parallel processes; never changes the bytes.
+        cluster: Run the scene jobs on Dask instead: ``local:N`` or a scheduler address
+            (``tcp://HOST:8786``; :mod:`neurocodec.agents.cluster`); never changes the bytes.
         segment_frames: Fixed-length segments instead of detected scenes.
         min_scene_frames, max_scene_frames: Scene length limits (defaults: 0.4 s, and
             10 s or what fits ``memory_mb``, at most 300 frames).
@@ -160,6 +175,7 @@ class EncodeOptions:
     intra_model: str | None = None
     opts: Mapping[str, Any] | None = None
     workers: int = 1
+    cluster: str | None = None
     segment_frames: int | None = None
     min_scene_frames: int | None = None
     max_scene_frames: int | None = None
@@ -218,6 +234,8 @@ class EncodeOptions:
             raise SettingsError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if not 1 <= self.workers <= 256:
             raise SettingsError(f"workers {self.workers} is outside 1..256")
+        if self.cluster is not None:
+            check_cluster(self.cluster)
         if self.segment_frames is not None and not 1 <= self.segment_frames <= 100_000:
             raise SettingsError(f"segment_frames {self.segment_frames} is outside 1..100000")
         if not 16 <= self.memory_mb <= 1 << 20:

@@ -133,7 +133,7 @@ class EncodingAgent:
             "source": os.path.abspath(source.path),
             "source_size": st.st_size if st else None,
             "source_mtime_ns": st.st_mtime_ns if st else None,
-            "options": self.options.to_dict() | {"workers": None, "resume": None, "write_scenes": None,
+            "options": self.options.to_dict() | {"workers": None, "cluster": None, "resume": None, "write_scenes": None,
                                                  "auto_options": self._auto_options()},
             "scenes": [s.to_dict() for s in scenes],
             "neurocodec": __version__,
@@ -156,7 +156,7 @@ class EncodingAgent:
             set_phase(progress, "probe")
             progress(0, scenes[-1].end_frame)
         per_scene: list[tuple[int, list] | None] = [None] * len(scenes)
-        for i, probes in run_tasks(make_executor(self.options.workers), tasks):
+        for i, probes in run_tasks(make_executor(self.options.workers, cluster=self.options.cluster), tasks):
             per_scene[i] = (scenes[i].frames, models_from(self.planner.candidates(scenes[i]), probes, scenes[i].frames))
             if progress:
                 progress(scenes[i].end_frame, scenes[-1].end_frame)
@@ -175,7 +175,7 @@ class EncodingAgent:
         )
         finished = {i for i in range(len(scenes)) if store.has(i)}
         tracker = EncodeTracker(progress, scenes, finished) if progress else None
-        executor = make_executor(self.options.workers, tracker.scene if tracker else None)
+        executor = make_executor(self.options.workers, tracker.scene if tracker else None, self.options.cluster)
         for i, result in run_tasks(executor, tasks):
             store.put(i, part_meta(result), result.payload)
             log.info("scene %d (%s, %s): %s, %d bytes", i, scenes[i].scene_class, scenes[i].transition,

@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from .._pool import process_pool
+from .cluster import DaskExecutor
 
 __all__ = ["Task", "Report", "Executor", "InlineExecutor", "ProcessExecutor", "make_executor", "run_tasks"]
 
@@ -126,8 +127,11 @@ class ProcessExecutor:
             pass
 
 
-def make_executor(workers: int, report: Report | None = None) -> Executor:
-    """An inline executor for one worker, else a pool of ``workers`` local processes."""
+def make_executor(workers: int, report: Report | None = None, cluster: str | None = None) -> Executor:
+    """A Dask executor when ``cluster`` is given (:mod:`.cluster`; no progress reports), else an inline
+    executor for one worker, else a pool of ``workers`` local processes."""
+    if cluster:
+        return DaskExecutor(cluster)
     return InlineExecutor(report) if workers == 1 else ProcessExecutor(workers, report)
 
 
