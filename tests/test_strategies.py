@@ -175,16 +175,17 @@ def test_register_rejects_bad_ids():
 
 def test_entry_point_plugins_are_loaded(monkeypatch):
     """A strategy published under the `neurocodec.strategies` entry-point group becomes available."""
-    import importlib.metadata as md
+    from types import SimpleNamespace
 
     from neurocodec.strategies import base
 
     class Plugin(_Nothing):
         name = "plugin_demo"
         id = 0x4100
-    ep = md.EntryPoint(name="plugin_demo", value="x:y", group=base.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(md.EntryPoint, "load", lambda self: Plugin)
-    monkeypatch.setattr(md, "entry_points", lambda group=None: [ep] if group == base.ENTRY_POINT_GROUP else [])
+    # The entry points the registry sees (patched where it looks them up: with the importlib_metadata backport
+    # installed, as Dask's dependencies do, they are not importlib.metadata.EntryPoint instances).
+    ep = SimpleNamespace(name="plugin_demo", load=lambda: Plugin)
+    monkeypatch.setattr(base, "entry_points", lambda group=None: [ep] if group == base.ENTRY_POINT_GROUP else [])
     monkeypatch.setattr(base, "_entry_points_loaded", False)
     assert "plugin_demo" in available_strategies()
     assert get_strategy_by_id(0x4100).name == "plugin_demo"
