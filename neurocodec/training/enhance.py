@@ -8,7 +8,6 @@ optimiser, step and log), limits, resume and export are :mod:`.loop`'s.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -23,7 +22,7 @@ from ..models.adapt import yuv_mse
 from ..models.enhance import EnhanceNet, planes_to_input
 from ..models.registry import load_enhance
 from .loop import TrainingJob, TrainingLoop, export
-from .pairs import load_pairs
+from .pairs import load_pairs, pair_scales, pair_sequences
 
 __all__ = ["EnhanceTrainConfig", "train_enhance", "export_enhance"]
 
@@ -127,15 +126,9 @@ def train_enhance(config: EnhanceTrainConfig, *, resume: bool = False, data: dic
     net = net.to(device)
     if data is None:
         data = load_pairs(config.pairs)
-        data["scale_index"] = _scale_indexes(Path(config.pairs).with_suffix(".json"), len(data["ref_y"]), net)
+        scales = pair_scales(pair_sequences(config.pairs), len(data["ref_y"]))
+        data["scale_index"] = np.array([net.scale_index(float(s)) for s in scales], dtype=np.int64)
     return loop.run(_EnhanceJob(net, config, data, device), config.seed)
-
-
-def _scale_indexes(meta_path: Path, pairs: int, net: EnhanceNet) -> np.ndarray:
-    """Per pair, the index of its base scale (pairs.json lists one scale per sequence of equal length)."""
-    seqs = json.loads(meta_path.read_text())["sequences"]
-    per = pairs // len(seqs)
-    return np.repeat(np.array([net.scale_index(s["scale"]) for s in seqs], dtype=np.int64), per)
 
 
 def _net_of(state: dict[str, Any]) -> EnhanceNet:

@@ -28,7 +28,7 @@ import numpy as np
 from ..io.atomic import atomic_path
 from ..models.names import SHIPPED
 from .data import CropSampler
-from .pairs import load_pairs
+from .pairs import load_pairs, pair_scales, pair_sequences
 
 __all__ = ["MAX_PACK_BYTES", "PackConfig", "PackSampler", "FromPackConfig", "build_pack", "load_pack", "train_from_pack"]
 
@@ -71,12 +71,11 @@ def build_pack(cfg: PackConfig) -> Path:
     """
     rng = np.random.default_rng(cfg.seed)
     pairs = load_pairs(cfg.pairs)
-    seqs = json.loads(Path(cfg.pairs).with_suffix(".json").read_text())["sequences"]
+    seqs = pair_sequences(cfg.pairs)
     n, h, w = pairs["ref_y"].shape
     c = cfg.pair_crop
     if c % 2 or c > min(h, w):
         raise ValueError(f"pair crop {c} must be even and at most the pairs' {w}x{h}")
-    per = n // len(seqs)
     idx = rng.integers(n, size=cfg.pair_crops)
     oy = rng.integers((h - c) // 2 + 1, size=cfg.pair_crops) * 2
     ox = rng.integers((w - c) // 2 + 1, size=cfg.pair_crops) * 2
@@ -88,7 +87,7 @@ def build_pack(cfg: PackConfig) -> Path:
             arrays[f"pair_{kind}_{k}"] = np.stack([src[i, a : a + d, b : b + d] if k == "y"
                                                    else src[i, a // 2 : a // 2 + d, b // 2 : b // 2 + d]
                                                    for i, a, b in zip(idx, oy, ox)])
-    arrays["pair_scale"] = np.array([seqs[min(i // per, len(seqs) - 1)]["scale"] for i in idx], dtype=np.float32)
+    arrays["pair_scale"] = pair_scales(seqs, n)[idx]
     sampler = CropSampler(cfg.intra_data, crop=cfg.intra_crop)
     for k, a in zip(_PLANES, sampler.sample(cfg.intra_crops, rng)):
         arrays[f"intra_{k}"] = a

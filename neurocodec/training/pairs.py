@@ -23,7 +23,7 @@ from ..io.resize import resize_frame, scaled_size
 from ..strategies import DecodeContext, StrategySettings, get_strategy
 from .data import _VIDEO_SUFFIXES, IMAGE_SUFFIXES, _load_image
 
-__all__ = ["PairConfig", "make_pairs", "load_pairs", "PAIR_CODECS"]
+__all__ = ["PairConfig", "make_pairs", "load_pairs", "pair_sequences", "pair_scales", "PAIR_CODECS"]
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +154,13 @@ def make_pairs(cfg: PairConfig) -> Path:
 def load_pairs(path: str | os.PathLike) -> dict[str, np.ndarray]:
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
+
+
+def pair_sequences(path: str | os.PathLike) -> list[dict]:
+    """The sequences ``pairs.json`` (beside ``path``, a pairs.npz) records: source, codec, CRF, scale, bytes."""
+    return json.loads(Path(path).with_suffix(".json").read_text())["sequences"]
+
+
+def pair_scales(sequences: list[dict], pairs: int) -> np.ndarray:
+    """The base scale of each of ``pairs`` pairs (the sequences' frames, in order, equally many per sequence)."""
+    return np.repeat(np.array([s["scale"] for s in sequences], dtype=np.float32), pairs // len(sequences))
