@@ -145,7 +145,7 @@ class FromPackConfig:
     """A run over a pack: where, on what, for how long.
 
     Attributes:
-        minutes: The whole run's budget, shared by the three models (``shares``).
+        minutes: The whole run's budget, shared by the three models (``shares``, by shipped name).
         steps: At most this many steps per model (None: the time decides).
         device: ``auto`` (CUDA when PyTorch sees a GPU), ``cpu`` or ``cuda[:N]``.
     """
@@ -155,7 +155,8 @@ class FromPackConfig:
     device: str = "auto"
     minutes: float = 10.0
     steps: int | None = None
-    shares: dict[str, float] = field(default_factory=lambda: {"enhance": 0.35, "enhance_light": 0.2, "intra": 0.45})
+    shares: dict[str, float] = field(default_factory=lambda: {"enhance_yuv420": 0.35, "enhance_light_yuv420": 0.2,
+                                                              "intra_yuv420": 0.45})
 
 
 def train_from_pack(cfg: FromPackConfig) -> dict[str, tuple[Path, str]]:
@@ -174,20 +175,17 @@ def train_from_pack(cfg: FromPackConfig) -> dict[str, tuple[Path, str]]:
     data["scale_index"] = np.array([SCALES.index(float(s)) for s in pack["pair_scale"]], dtype=np.int64)
     steps = cfg.steps or 10**9
     done: dict[str, tuple[Path, str]] = {}
-    light = "enhance_light_yuv420"
-    for name, channels, layers in (("enhance_yuv420", 32, 8), (light, 16, 6)):
-        seconds = 60 * cfg.minutes * cfg.shares["enhance_light" if name == light else "enhance"]
-        init = name if name in SHIPPED["enhance"] else None  # the light network's first run starts from random weights
+    for name, channels, layers in (("enhance_yuv420", 32, 8), ("enhance_light_yuv420", 16, 6)):
         ecfg = EnhanceTrainConfig(pairs=cfg.pack, out=str(out / name), steps=steps, batch=64 if gpu else 8,
-                                  crop=min(128, data["ref_y"].shape[1]), lr=2e-4 if init else 5e-4, device=device,
-                                  time_limit_s=seconds, channels=channels, layers=layers, init=init, amp=gpu,
-                                  ckpt_every=max(500, steps))
+                                  crop=min(128, data["ref_y"].shape[1]), lr=2e-4, device=device,
+                                  time_limit_s=60 * cfg.minutes * cfg.shares[name], channels=channels, layers=layers,
+                                  init=name, amp=gpu, ckpt_every=max(500, steps))
         ckpt = train_enhance(ecfg, data=data)
-        done[name] = export_enhance(ckpt, out / SHIPPED["enhance"].get(name, f"{name}.pt"), device=device)
+        done[name] = export_enhance(ckpt, out / SHIPPED["enhance"][name], device=device)
         log.info("%s: %s", name, done[name][1])
     crop = pack["intra_y"].shape[1]
     icfg = TrainConfig(data=[cfg.pack], out=str(out / "intra_yuv420"), steps=steps, batch=32 if gpu else 4, crop=crop,
-                       lr=5e-5, device=device, time_limit_s=60 * cfg.minutes * cfg.shares["intra"], init="intra_yuv420",
+                       lr=5e-5, device=device, time_limit_s=60 * cfg.minutes * cfg.shares["intra_yuv420"], init="intra_yuv420",
                        ckpt_every=max(2000, steps))
     ckpt = train(icfg, sampler=PackSampler(pack))
     done["intra_yuv420"] = export_weights(ckpt, out / SHIPPED["intra"]["intra_yuv420"], device=device)
