@@ -77,7 +77,7 @@ def command(input, output, strategy, config, crf, quality, bitrate, target_psnr,
         threads=threads, low_delay=low_delay, segment_frames=segment_frames, measure_quality=not no_quality,
         quality=quality, scenes_file=scenes_file, write_scenes=write_scenes, min_scene_frames=min_scene_frames,
         max_scene_frames=max_scene_frames, resume=resume, intra_model=intra_model, strict=strict,
-        opts=parse_assignments(opt), **({"cluster": cluster} if cluster else {}),
+        opts=parse_assignments(opt), cluster=cluster,
     )
     if stats_json:
         with atomic_path(stats_json, overwrite=overwrite) as tmp:
