@@ -53,6 +53,7 @@ def encode(
     size: tuple[int, int] | str | None = None,
     fps: float | str | Fraction | None = None,
     strict: bool = False,
+    executor: Any = None,
     **options: Any,
 ) -> EncodeReport:
     """Encode a video to a ``.ncv`` file.
@@ -93,9 +94,12 @@ def encode(
         size, fps: Raw-YUV geometry; ``fps`` also overrides a container's rate.
         strict: Refuse an input whose last frame is cut short (by default it is
             dropped with a warning).
+        executor: Where the scene jobs run: a :class:`distributed.Client` (used, left open) or an
+            :class:`~neurocodec.agents.executor.Executor`; None: ``cluster`` or ``workers``.
         **options: Further :class:`~neurocodec.settings.EncodeOptions` fields
             (``quality``, ``keyint``, ``threads``, ``low_delay``, ``scenes_file``,
-            ``write_scenes``, ``resume``, ``min_scene_frames``, ``max_scene_frames``, ...).
+            ``write_scenes``, ``resume``, ``min_scene_frames``, ``max_scene_frames``,
+            ``cluster`` (``local:N`` or ``tcp://HOST:PORT``), ``parts``, ...).
 
     Returns:
         The :class:`~neurocodec.report.EncodeReport` (sizes, bitrate, per-segment quality).
@@ -133,7 +137,7 @@ def encode(
     source = open_source(src, size=size, fps=fps, strict=strict)
     bar = _progress(progress, "encode")
     try:
-        report = agent.encode(source, dst, overwrite=overwrite, progress=bar)
+        report = agent.encode(source, dst, overwrite=overwrite, progress=bar, executor=executor)
     finally:
         if hasattr(bar, "close"):
             bar.close()

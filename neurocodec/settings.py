@@ -149,6 +149,8 @@ class EncodeOptions:
         workers: Segments encoded in parallel processes; never changes the bytes.
         cluster: Run the scene jobs on Dask instead: ``local:N`` or a scheduler address
             (``tcp://HOST:8786``; :mod:`neurocodec.agents.cluster`); never changes the bytes.
+        parts: Folder for the part store (``PARTS/OUT.ncv.parts/``; default beside the output):
+            on a cluster, storage the workers share, so each writes its finished scene there.
         segment_frames: Fixed-length segments instead of detected scenes.
         min_scene_frames, max_scene_frames: Scene length limits (defaults: 0.4 s, and
             10 s or what fits ``memory_mb``, at most 300 frames).
@@ -176,6 +178,7 @@ class EncodeOptions:
     opts: Mapping[str, Any] | None = None
     workers: int = 1
     cluster: str | None = None
+    parts: str | None = None
     segment_frames: int | None = None
     min_scene_frames: int | None = None
     max_scene_frames: int | None = None

@@ -6,22 +6,150 @@ import pytest
 
 pytest.importorskip("distributed")
 
+import logging  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
 import neurocodec  # noqa: E402
-from neurocodec.errors import SettingsError  # noqa: E402
+from neurocodec.errors import EncoderError, SettingsError  # noqa: E402
+
+KW = {"strategy": "x264", "crf": 30, "segment_frames": 3, "measure_quality": False}
 
 
-def test_local_cluster_writes_the_same_bytes_as_one_process(small_clip, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def client():
+    """A LocalCluster of two one-thread worker processes, shared by the tests that pass it as ``executor``."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as c:
+            yield c
+
+
+def test_local_cluster_writes_the_same_bytes_as_one_process(small_clip, tmp_path, monkeypatch, caplog):
     from neurocodec.agents.cluster import DaskExecutor
 
     ran: list[int] = []
     submit = DaskExecutor.submit
     monkeypatch.setattr(DaskExecutor, "submit", lambda self, task: (ran.append(task.index), submit(self, task))[1])
     one, dask = tmp_path / "one.ncv", tmp_path / "dask.ncv"
-    kw = {"strategy": "x264", "crf": 30, "segment_frames": 3, "measure_quality": False}
-    neurocodec.encode(small_clip, one, **kw)
-    report = neurocodec.encode(small_clip, dask, cluster="local:2", **kw)
+    neurocodec.encode(small_clip, one, **KW)
+    with caplog.at_level(logging.INFO, logger="neurocodec.agents.encoder"):
+        report = neurocodec.encode(small_clip, dask, cluster="local:2", **KW)
     assert len(report.segments) == 3 and sorted(ran) == [0, 1, 2]  # every scene went through Dask
+    assert "cluster: workers read the source and write the parts" in caplog.text
     assert one.read_bytes() == dask.read_bytes()
+
+
+def test_a_client_given_is_used_and_left_open(client, small_clip, tmp_path):
+    one, dask = tmp_path / "one.ncv", tmp_path / "dask.ncv"
+    neurocodec.encode(small_clip, one, **KW)
+    neurocodec.encode(small_clip, dask, executor=client, **KW)
+    assert one.read_bytes() == dask.read_bytes()
+    assert client.status == "running"
+
+
+def test_a_source_only_in_this_process_is_sent_to_the_workers(client, tmp_path, caplog):
+    """A VideoSource object has no path the workers could open: the client sends each scene's frames."""
+    from neurocodec.agents import EncodingAgent
+    from neurocodec.io.readers import VideoSource
+    from neurocodec.io.synthetic import pan_zoom, pan_zoom_info
+
+    class Generated(VideoSource):
+        path, info = "<generated>", pan_zoom_info(96, 64, 7, 25)
+
+        def frames(self):
+            return pan_zoom(96, 64, 7, image="coffee", pan=(1.2, 0.3))
+
+    agent = EncodingAgent(**KW)
+    agent.encode(Generated(), tmp_path / "one.ncv")
+    with caplog.at_level(logging.INFO, logger="neurocodec.agents.encoder"):
+        agent.encode(Generated(), tmp_path / "dask.ncv", executor=client)
+    assert "<generated> exists only in this process" in caplog.text
+    assert "workers are sent the source and write the parts" in caplog.text
+    assert (tmp_path / "one.ncv").read_bytes() == (tmp_path / "dask.ncv").read_bytes()
+
+
+def test_a_job_failing_on_every_try_fails_with_one_line_naming_the_scene(client):
+    import operator
+
+    from neurocodec.agents.cluster import DaskExecutor
+    from neurocodec.agents.executor import Task, run_tasks
+
+    ex = DaskExecutor(client=client)
+    tasks = [Task(0, operator.add, (1, 2)), Task(1, operator.truediv, (1, 0))]
+    with pytest.raises(EncoderError, match=r"^scene 1 failed on every try: ZeroDivisionError: division by zero$"):
+        list(run_tasks(ex, tasks))
+    assert client.status == "running"
+
+
+class _StopAt:
+    """A progress callback that interrupts once ``frames`` frames of final encodes are counted."""
+
+    def __init__(self, frames):
+        self.frames, self.label = frames, ""
+
+    def phase(self, label):
+        self.label = label
+
+    def __call__(self, done, total):
+        if self.label.startswith("encode") and done >= self.frames:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_cluster_encode_resumes_from_the_parts_its_workers_wrote(client, det_clip, tmp_path,
+                                                                                monkeypatch):
+    from neurocodec.agents.cluster import DaskExecutor
+
+    out, fresh = tmp_path / "k.ncv", tmp_path / "fresh.ncv"
+    with pytest.raises(KeyboardInterrupt):
+        neurocodec.encode(det_clip, out, executor=client, progress=_StopAt(3), **KW)
+    assert not out.exists()
+    deadline = time.monotonic() + 30
+    while any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # a job already running when the client stopped may still finish and store its part
+    kept = {int(p.stem) for p in (tmp_path / "k.ncv.parts").glob("[0-9]*.seg")}
+    assert kept
+    ran: list[int] = []
+    submit = DaskExecutor.submit
+    monkeypatch.setattr(DaskExecutor, "submit", lambda self, task: (ran.append(task.index), submit(self, task))[1])
+    neurocodec.encode(det_clip, out, executor=client, resume=True, **KW)
+    assert sorted(ran) == sorted({0, 1, 2} - kept)  # the stored scenes were not encoded again
+    assert not (tmp_path / "k.ncv.parts").exists()
+    neurocodec.encode(det_clip, fresh, **KW)
+    assert out.read_bytes() == fresh.read_bytes()
+
+
+def test_a_worker_killed_mid_scene_costs_only_that_scene(client, clip_dir, tmp_path):
+    """SIGKILL a worker process while it runs a scene: Dask re-runs the scene elsewhere, the bytes do not change."""
+    from tests.conftest import make_clip
+
+    clip = make_clip(clip_dir / "kill.y4m", 320, 240, 24, image="chelsea", pan=(2.1, 0.7))
+    kw = {"strategy": "x265", "preset": "slower", "crf": 24, "segment_frames": 6, "measure_quality": False}
+    pids = client.run(os.getpid)
+    killed: list[str] = []
+
+    def kill_a_busy_worker():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            busy = [w for w, keys in client.processing().items() if keys and w in pids]
+            if busy:
+                time.sleep(0.3)  # into the scene's encode
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append(busy[0])
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+    killer.start()
+    report = neurocodec.encode(clip, tmp_path / "dask.ncv", executor=client, **kw)
+    killer.join()
+    assert killed, "no worker was busy to kill"
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+    neurocodec.encode(clip, tmp_path / "one.ncv", **kw)
+    assert (tmp_path / "one.ncv").read_bytes() == (tmp_path / "dask.ncv").read_bytes()
+    assert len(report.segments) == 4
 
 
 @pytest.mark.parametrize("spec", ["local:0", "local:x", "http://host:8786", "tcp://", "local:2 "])

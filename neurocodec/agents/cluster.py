@@ -7,22 +7,32 @@ job is the same small :class:`~.executor.Task` the local executors run:
 its result comes back to this process, which assembles the ``.ncv`` in
 scene order, so the bytes do not depend on the cluster, its size or the
 order in which jobs finish. Workers need neurocodec installed (the same
-version). In this first form a job carries its scene's raw frames from
-this process to the worker.
+version). Where the workers can open the source and reach the part store,
+jobs read their own frames and write their own part (:mod:`.remote`); the
+coordinator checks that on every worker before the first job.
 
 ``spec`` forms: ``local:N`` (a LocalCluster of N one-thread worker processes,
 started and stopped with the encode) or a scheduler address
-(``tcp://HOST:PORT``, ``tls://...``).
+(``tcp://HOST:PORT``, ``tls://...``). The API also takes a running
+:class:`distributed.Client`, which the executor uses and leaves open.
+
+A job that raises is tried :data:`RETRIES` more times (shared storage has bad
+moments); one whose worker dies is re-run by Dask on another worker, up to the
+scheduler's ``distributed.scheduler.allowed-failures`` (3 by default). After
+that the encode fails with one line naming the scene.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import SettingsError
+from ..errors import EncoderError, NeurocodecError, SettingsError
 from ..settings import LOCAL_CLUSTER, check_cluster
 
-__all__ = ["DaskExecutor"]
+__all__ = ["DaskExecutor", "RETRIES"]
+
+#: Extra tries of a job that raised, before its error fails the encode.
+RETRIES = 1
 
 
 class DaskExecutor:
@@ -30,15 +40,27 @@ class DaskExecutor:
 
     Args:
         spec: ``local:N`` or a scheduler address (see the module docstring).
+        client: A running :class:`distributed.Client` to use instead of ``spec`` (left open by :meth:`close`).
     """
 
-    def __init__(self, spec: str):
+    #: Jobs run on other processes or machines (the coordinator checks what they can reach).
+    remote = True
+
+    def __init__(self, spec: str | None = None, *, client: Any = None):
+        self._cluster = None
+        self._own_client = client is None
+        self._pending: dict[Any, Any] = {}
+        if client is not None:
+            self.client = client
+            self.workers = max(1, sum(client.nthreads().values()))
+            return
+        if spec is None:
+            raise TypeError("DaskExecutor needs a cluster spec or a client")
         check_cluster(spec)
         try:
             from distributed import Client, LocalCluster  # why: distributed is optional and heavy
         except ImportError:
             raise SettingsError("--cluster needs Dask's distributed: pip install 'neurocodec[cluster]'") from None
-        self._cluster = None
         m = LOCAL_CLUSTER.fullmatch(spec)
         if m:
             self._cluster = LocalCluster(n_workers=int(m.group(1)), threads_per_worker=1, processes=True,
@@ -51,28 +73,42 @@ class DaskExecutor:
                 raise SettingsError(f"cluster {spec}: cannot reach the scheduler ({exc})") from None
         #: Jobs kept in flight: one per worker thread (at least one).
         self.workers = max(1, sum(self.client.nthreads().values()))
-        self._pending: dict[Any, int] = {}
+
+    def on_workers(self, fn, *args) -> dict[str, Any]:
+        """``fn(*args)`` on every worker now connected, by worker address (for checks before the first job)."""
+        return self.client.run(fn, *args)
 
     def submit(self, task) -> None:
-        fut = self.client.submit(task.fn, *task.args, pure=False)
-        self._pending[fut] = task.index
+        fut = self.client.submit(task.fn, *task.args, pure=False, retries=RETRIES)
+        self._pending[fut] = task
 
-    def next_finished(self) -> tuple[int, Any]:
+    def next_finished(self) -> tuple[Any, Any]:
         from distributed import wait  # why: distributed is optional and heavy
 
         done = [f for f in self._pending if f.done()]
         if not done:
             wait(list(self._pending), return_when="FIRST_COMPLETED")
             done = [f for f in self._pending if f.done()]
-        fut = min(done, key=self._pending.__getitem__)  # the earliest of those finished together
-        return self._pending.pop(fut), fut.result()
+        fut = min(done, key=lambda f: self._pending[f].index)  # the earliest of those finished together
+        task = self._pending.pop(fut)
+        if fut.status == "error":
+            exc = fut.exception()
+            if isinstance(exc, NeurocodecError):
+                raise exc  # it names the file and what was wrong
+            if type(exc).__name__ == "KilledWorker":
+                raise EncoderError(f"{task.label}: its worker died on every try (Dask gave up after "
+                                   "distributed.scheduler.allowed-failures)") from None
+            raise EncoderError(f"{task.label} failed on every try: {type(exc).__name__}: {exc}") from exc
+        return task.index, fut.result()
 
     def close(self) -> None:
+        """Cancel jobs not finished; close the client and LocalCluster this executor started."""
         try:
             for fut in self._pending:
                 fut.cancel()
             self._pending.clear()
-            self.client.close()
+            if self._own_client:
+                self.client.close()
         finally:
             if self._cluster is not None:
                 self._cluster.close()

@@ -39,12 +39,19 @@ _WORKER_QUEUE = None
 class Task:
     """One job: ``fn(*args)`` (with ``progress=`` when reported), tagged with its scene index.
 
-    ``fn`` must be a module-level function and ``args`` picklable plain data.
+    ``fn`` must be a module-level function and ``args`` picklable plain data. ``index``
+    orders results finished together (an int, or a tuple such as ``(file, scene)``);
+    ``name`` is how errors name the job (default ``scene INDEX``).
     """
 
-    index: int
+    index: Any
     fn: Callable[..., Any]
     args: tuple
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or f"scene {self.index}"
 
 
 class Executor(Protocol):
@@ -52,6 +59,8 @@ class Executor(Protocol):
 
     #: Tasks it runs at once.
     workers: int
+    #: Whether tasks run where this process's memory and files may not be (then jobs carry references).
+    remote: bool
 
     def submit(self, task: Task) -> None:
         """Queue ``task``; it may start at once."""
@@ -67,6 +76,7 @@ class InlineExecutor:
     """Runs each task in this process, in submission order, when its result is asked for."""
 
     workers = 1
+    remote = False
 
     def __init__(self, report: Report | None = None):
         self.report = report
@@ -86,6 +96,8 @@ class InlineExecutor:
 
 class ProcessExecutor:
     """Runs tasks in spawned local worker processes that exit when this process dies (:mod:`.._pool`)."""
+
+    remote = False
 
     def __init__(self, workers: int, report: Report | None = None):
         self.workers = workers
@@ -127,19 +139,23 @@ class ProcessExecutor:
             pass
 
 
-def make_executor(workers: int, report: Report | None = None, cluster: str | None = None) -> Executor:
-    """A Dask executor when ``cluster`` is given (:mod:`.cluster`; no progress reports), else an inline
-    executor for one worker, else a pool of ``workers`` local processes."""
-    if cluster:
+def make_executor(workers: int, report: Report | None = None, cluster: Any = None) -> Executor:
+    """A Dask executor when ``cluster`` is given (a spec or a :class:`distributed.Client`; :mod:`.cluster`;
+    progress per finished scene only), else an inline executor for one worker, else a pool of ``workers``
+    local processes."""
+    if isinstance(cluster, str):
         return DaskExecutor(cluster)
+    if cluster is not None:
+        return DaskExecutor(client=cluster)
     return InlineExecutor(report) if workers == 1 else ProcessExecutor(workers, report)
 
 
-def run_tasks(executor: Executor, tasks: Iterable[Task]) -> Iterator[tuple[int, Any]]:
+def run_tasks(executor: Executor, tasks: Iterable[Task], *, close: bool = True) -> Iterator[tuple[Any, Any]]:
     """Submit ``tasks`` (keeping at most ``workers + 1`` in flight) and yield ``(index, result)`` as they finish.
 
     The tasks are produced lazily, so a task's frames are read only when it is about to be submitted.
-    The executor is closed at the end, also when the caller stops early or a task fails.
+    With ``close`` the executor is closed at the end, also when the caller stops early or a task fails
+    (without, its owner closes it, which drops what is still in flight).
     """
     in_flight = 0
     try:
@@ -153,7 +169,8 @@ def run_tasks(executor: Executor, tasks: Iterable[Task]) -> Iterator[tuple[int, 
             in_flight -= 1
             yield executor.next_finished()
     finally:
-        executor.close()
+        if close:
+            executor.close()
 
 
 def _set_worker_queue(reports) -> None:

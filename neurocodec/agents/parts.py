@@ -1,6 +1,7 @@
 """The resumable part store: finished scenes kept beside the output until the file is assembled.
 
-``OUT.ncv.parts/`` holds ``job.json`` (what is being encoded: source identity,
+``OUT.ncv.parts/`` (or ``PARTS/OUT.ncv.parts/`` when the parts go to a folder
+of their own, e.g. on storage a cluster's workers share) holds ``job.json`` (what is being encoded: source identity,
 options, scenes) and one ``NNNNNN.seg`` file per finished scene (its payload
 and metadata, written atomically). If an encode is killed, ``--resume`` reuses
 every finished scene whose job matches; the output ``.ncv`` itself is only
@@ -32,10 +33,12 @@ def job_key(doc: dict[str, Any]) -> str:
 
 
 class PartStore:
-    """Finished scenes of one encode job, stored beside ``output``."""
+    """Finished scenes of one encode job, stored beside ``output`` or in the folder ``location``."""
 
-    def __init__(self, output: str | os.PathLike, job: dict[str, Any], *, resume: bool):
-        self.dir = Path(str(output) + ".parts")
+    def __init__(self, output: str | os.PathLike, job: dict[str, Any], *, resume: bool,
+                 location: str | os.PathLike | None = None):
+        name = Path(str(output) + ".parts")
+        self.dir = (Path(location) / name.name if location else name).absolute()
         self.key = job_key(job)
         stored = self.dir / "job.json"
         if self.dir.exists():
@@ -49,6 +52,26 @@ class PartStore:
         self.dir.mkdir(exist_ok=True)
         if not stored.exists():
             self._atomic(stored, json.dumps({"key": self.key, "job": job}, sort_keys=True, default=str).encode())
+
+    @classmethod
+    def attach(cls, folder: str, key: str) -> PartStore:
+        """The store in ``folder`` as a worker sees it: it must exist and belong to the job ``key``.
+
+        Raises:
+            FileNotFoundError: The folder or its job file is missing, or it belongs to another job.
+        """
+        store = cls.__new__(cls)
+        store.dir, store.key = Path(folder), key
+        if not store.sees(key):
+            raise FileNotFoundError(f"{folder}: no part store of this encode here")
+        return store
+
+    def sees(self, key: str) -> bool:
+        """Whether this process sees the store's job file with ``key`` (a worker checks before writing)."""
+        try:
+            return json.loads((self.dir / "job.json").read_text() or "{}").get("key") == key
+        except (OSError, ValueError):
+            return False
 
     def _atomic(self, path: Path, data: bytes) -> None:
         with atomic_path(path, overwrite=True) as tmp, open(tmp, "wb") as fh:
@@ -67,6 +90,9 @@ class PartStore:
         return len(list(self.dir.glob("[0-9]*.seg")))  # not the temporary files of an interrupted write
 
     def put(self, index: int, meta: dict[str, Any], payload: bytes) -> None:
+        if not self.sees(self.key):
+            # A worker whose encode was stopped (or replaced by another job's) must not leave a part here.
+            raise FileNotFoundError(f"{self.dir}: the part store of this encode is gone")
         raw = json.dumps(meta, sort_keys=True).encode()
         self._atomic(self._path(index), _MAGIC + encode_varint(len(raw)) + raw + payload)
 

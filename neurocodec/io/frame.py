@@ -7,6 +7,7 @@ exactly; codecs that need even sizes get frames padded by
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -15,7 +16,7 @@ import numpy as np
 from ..errors import SettingsError
 
 __all__ = ["Frame", "VideoInfo", "ColorInfo", "chroma_size", "padded_size", "pad_to_even", "pad_edges", "crop",
-           "frame_nbytes"]
+           "frame_nbytes", "frame_crc"]
 
 
 def chroma_size(width: int, height: int) -> tuple[int, int]:
@@ -176,3 +177,10 @@ def crop(frame: Frame, width: int, height: int) -> Frame:
         np.ascontiguousarray(frame.u[:ch, :cw]),
         np.ascontiguousarray(frame.v[:ch, :cw]),
     )
+
+
+def frame_crc(frame: Frame, crc: int = 0) -> int:
+    """CRC-32 of a frame's planes (Y, U, V), continuing from ``crc``: to check that two reads gave the same pixels."""
+    for plane in frame.planes():
+        crc = zlib.crc32(np.ascontiguousarray(plane), crc)
+    return crc

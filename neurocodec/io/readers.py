@@ -2,13 +2,17 @@
 
 Every source yields :class:`~neurocodec.io.frame.Frame` objects one at a time,
 so memory never grows with the length of the video. ``frames()`` may be called
-again to read the video from the start.
+again to read the video from the start; ``read(start, count)`` reads a span
+(what a worker on another machine does for its scene): raw YUV and image
+folders go straight to it, containers seek to the keyframe before it when given
+the timestamp a full read recorded (:attr:`PyAVSource.frame_pts`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import itertools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -82,6 +86,17 @@ class VideoSource(ABC):
     def frames(self) -> Iterator[Frame]:
         """Yield the frames in display order, from the first."""
 
+    def read(self, start: int, count: int, *, pts: int | None = None) -> Iterator[Frame]:
+        """Yield ``count`` frames from frame ``start`` (0-based; fewer if the video ends first).
+
+        Args:
+            start: Index of the first frame, as :meth:`frames` numbers them.
+            count: How many frames.
+            pts: Frame ``start``'s timestamp from an earlier full read (a container
+                reader seeks with it); None: decode from the first frame.
+        """
+        return itertools.islice(self.frames(), start, start + count)
+
     def close(self) -> None:  # noqa: B027 - most sources hold nothing open
         pass
 
@@ -127,19 +142,50 @@ class PyAVSource(VideoSource):
             frames, extra, size = scan
             what = f"{self.path}: truncated: {extra} bytes after frame {frames} are less than a frame ({size} bytes)"
             _cut_short(what, frames, strict=strict)
+        #: Timestamps of the frames the latest :meth:`frames` call yielded, in order (None: the stream has none).
+        self.frame_pts: list[int | None] = []
 
     def frames(self) -> Iterator[Frame]:
+        self.frame_pts = []
+        for frame in self._decode(None):
+            self.frame_pts.append(frame.pts)
+            yield from_av(frame)
+
+    def read(self, start: int, count: int, *, pts: int | None = None) -> Iterator[Frame]:
+        if pts is None or start == 0:
+            yield from super().read(start, count)
+            return
+        taken = 0
+        for frame in self._decode(pts):
+            if taken == 0:
+                if frame.pts is not None and frame.pts < pts:
+                    continue  # the frames between the keyframe and the span
+                if frame.pts != pts:
+                    # The seek did not land on or before the frame: only a read from the start is exact.
+                    log.info("%s: cannot seek to frame %d (pts %d); decoding from the first frame",
+                             self.path, start, pts)
+                    yield from super().read(start, count)
+                    return
+            yield from_av(frame)
+            taken += 1
+            if taken == count:
+                return
+
+    def _decode(self, seek_pts: int | None) -> Iterator[av.VideoFrame]:
+        """The stream's frames, from the first, or from the keyframe at or before ``seek_pts``."""
         try:
             with av.open(self.path) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
+                if seek_pts is not None:
+                    container.seek(seek_pts, backward=True, any_frame=False, stream=stream)
                 for frame in container.decode(stream):
                     if frame.width != self.info.width or frame.height != self.info.height:
                         raise InputError(
                             f"{self.path}: frame size changes mid-stream "
                             f"({self.info.width}x{self.info.height} -> {frame.width}x{frame.height})"
                         )
-                    yield from_av(frame)
+                    yield frame
         except av.FFmpegError as exc:
             raise InputError(f"{self.path}: decoding failed ({_av_reason(exc)})") from None
 
@@ -237,7 +283,13 @@ class FrameFolderSource(VideoSource):
         )
 
     def frames(self) -> Iterator[Frame]:
-        for f in self.files:
+        return self._images(self.files)
+
+    def read(self, start: int, count: int, *, pts: int | None = None) -> Iterator[Frame]:
+        return self._images(self.files[start : start + count])
+
+    def _images(self, files: list[Path]) -> Iterator[Frame]:
+        for f in files:
             try:
                 with Image.open(f) as im:
                     rgb = np.asarray(im.convert("RGB"))
@@ -283,9 +335,14 @@ class RawYuvSource(VideoSource):
         self.info = VideoInfo(width=w, height=h, fps=fps, frame_count=count)
 
     def frames(self) -> Iterator[Frame]:
+        return self.read(0, self.info.frame_count)
+
+    def read(self, start: int, count: int, *, pts: int | None = None) -> Iterator[Frame]:
         w, h = self.info.width, self.info.height
+        start = min(start, self.info.frame_count)
         with open(self.path, "rb") as fh:
-            for _ in range(self.info.frame_count):
+            fh.seek(start * self.frame_bytes)
+            for _ in range(min(count, self.info.frame_count - start)):
                 chunk = fh.read(self.frame_bytes)
                 if len(chunk) != self.frame_bytes:
                     raise InputError(f"{self.path}: shrank while being read")
