@@ -22,6 +22,9 @@ def library_logs(ctx: click.Context, verbose: int) -> None:
     SVT-AV1 reads ``SVT_LOG`` when an encoder is created, and spawned workers
     inherit the environment, so this runs before any command starts work.
     """
+    # Dask's distributed logs every worker start and connection at INFO; it reads this when first imported
+    # (a --cluster run), and LocalCluster workers inherit it.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "info" if verbose >= 2 else "warning")
     if "SVT_LOG" not in os.environ:
         os.environ["SVT_LOG"] = "3" if verbose else "2"  # SVT levels: 1 errors, 2 warnings, 3 info
         ctx.meta[_SVT_LOG_DEFAULTED] = True

@@ -37,6 +37,9 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @click.option("--workers", type=int, default=1, show_default=True, help="Segments encoded in parallel processes.")
 @click.option("--cluster", metavar="local:N|tcp://HOST:PORT",
               help="Encode the scenes on Dask: a LocalCluster of N processes, or a running scheduler (same bytes).")
+@click.option("--parts", metavar="DIR",
+              help="Folder for the part store (default OUTPUT.parts/ beside OUTPUT); with --cluster, storage every "
+                   "worker shares, so workers write their scenes there.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (neural strategies).")
 @click.option("--intra-model", metavar="NAME|FILE",
               help="Learned intra model for neural strategies: shipped name (intra_yuv420, default), a weights file, "
@@ -57,7 +60,7 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @quiet_option
 @progress_option
 def command(input, output, strategy, config, crf, quality, bitrate, target_psnr, target_ssim, target_vmaf, vmaf_pool, preset, opt, keyint, threads, low_delay,
-            workers, cluster, device, intra_model, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
+            workers, cluster, parts, device, intra_model, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
             no_quality, stats_json, force, strict, size, fps, overwrite, quiet, progress):
     """Encode INPUT (video file, image folder or raw .yuv) to OUTPUT (.ncv)."""
     import neurocodec
@@ -77,7 +80,7 @@ def command(input, output, strategy, config, crf, quality, bitrate, target_psnr,
         threads=threads, low_delay=low_delay, segment_frames=segment_frames, measure_quality=not no_quality,
         quality=quality, scenes_file=scenes_file, write_scenes=write_scenes, min_scene_frames=min_scene_frames,
         max_scene_frames=max_scene_frames, resume=resume, intra_model=intra_model, strict=strict,
-        opts=parse_assignments(opt), cluster=cluster,
+        opts=parse_assignments(opt), cluster=cluster, parts=parts,
     )
     if stats_json:
         with atomic_path(stats_json, overwrite=overwrite) as tmp:

@@ -68,9 +68,10 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 
 def _register() -> None:
-    from . import bench, compare, decode, demo, encode, experiments, export_onnx, info, strategies, train, worker
+    from . import batch, bench, compare, decode, demo, encode, experiments, export_onnx, info, strategies, train, worker
 
-    for module in (encode, decode, info, strategies, compare, bench, train, export_onnx, demo, experiments, worker):
+    for module in (encode, batch, decode, info, strategies, compare, bench, train, export_onnx, demo, experiments,
+                   worker):
         cli.add_command(module.command)
 
 

@@ -207,3 +207,29 @@ def test_scheduler_and_workers_started_by_the_dask_tools(small_clip, tmp_path):
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def test_a_batch_on_the_cluster_writes_what_a_local_batch_writes_and_resumes(client, tmp_path):
+    """Scenes of all files on two worker processes; interrupted after the first file, then resumed."""
+    from neurocodec.agents.batch import run_batch
+    from neurocodec.agents.manifest import read_manifest
+    from tests.conftest import make_clip
+
+    for name, (w, h, n) in {"a": (96, 64, 9), "b": (80, 48, 8), "c": (64, 64, 6)}.items():
+        make_clip(tmp_path / f"{name}.y4m", w, h, n, image="chelsea", pan=(1.1, 0.3))
+    (tmp_path / "m.jsonl").write_text("".join(
+        f'{{"input": "{n}.y4m", "strategy": "x264", "crf": 30, "segment_frames": 3}}\n' for n in "abc"))
+    items = read_manifest(tmp_path / "m.jsonl")
+    run_batch(items, tmp_path / "local")
+
+    def stop_after_first_file(p):
+        if p.files_done >= 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(items, tmp_path / "dask", cluster=client, progress=stop_after_first_file)
+    res = run_batch(items, tmp_path / "dask", cluster=client)
+    assert res.progress.files_skipped == 1 and res.progress.files_done == 2 and not res.failed
+    for n in "abc":
+        assert (tmp_path / "local" / f"{n}.ncv").read_bytes() == (tmp_path / "dask" / f"{n}.ncv").read_bytes()
+    assert client.status == "running"

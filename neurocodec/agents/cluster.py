@@ -24,12 +24,16 @@ that the encode fails with one line naming the scene.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ..errors import EncoderError, NeurocodecError, SettingsError
 from ..settings import LOCAL_CLUSTER, check_cluster
+from .tasks import TaskFailed
 
 __all__ = ["DaskExecutor", "RETRIES"]
+
+log = logging.getLogger(__name__)
 
 #: Extra tries of a job that raised, before its error fails the encode.
 RETRIES = 1
@@ -46,7 +50,8 @@ class DaskExecutor:
     #: Jobs run on other processes or machines (the coordinator checks what they can reach).
     remote = True
 
-    def __init__(self, spec: str | None = None, *, client: Any = None):
+    def __init__(self, spec: str | None = None, *, client: Any = None, capture: bool = False):
+        self.capture = capture
         self._cluster = None
         self._own_client = client is None
         self._pending: dict[Any, Any] = {}
@@ -63,8 +68,8 @@ class DaskExecutor:
             raise SettingsError("--cluster needs Dask's distributed: pip install 'neurocodec[cluster]'") from None
         m = LOCAL_CLUSTER.fullmatch(spec)
         if m:
-            self._cluster = LocalCluster(n_workers=int(m.group(1)), threads_per_worker=1, processes=True,
-                                         dashboard_address=None)
+            self._cluster = LocalCluster(n_workers=int(m.group(1)), threads_per_worker=1, processes=True)
+            log.info("Dask LocalCluster of %s workers; dashboard %s", m.group(1), self._cluster.dashboard_link)
             self.client = Client(self._cluster)
         else:
             try:
@@ -93,6 +98,10 @@ class DaskExecutor:
         task = self._pending.pop(fut)
         if fut.status == "error":
             exc = fut.exception()
+            if self.capture:
+                if type(exc).__name__ == "KilledWorker":
+                    return task.index, TaskFailed(task.label, "its worker died on every try")
+                return task.index, TaskFailed.of(task, exc)
             if isinstance(exc, NeurocodecError):
                 raise exc  # it names the file and what was wrong
             if type(exc).__name__ == "KilledWorker":

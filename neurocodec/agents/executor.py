@@ -19,14 +19,14 @@ import queue
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
 from .._pool import process_pool
 from .cluster import DaskExecutor
+from .tasks import Task, TaskFailed
 
-__all__ = ["Task", "Report", "Executor", "InlineExecutor", "ProcessExecutor", "make_executor", "run_tasks"]
+__all__ = ["Task", "TaskFailed", "Report", "Executor", "InlineExecutor", "ProcessExecutor", "make_executor", "run_tasks"]
 
 #: ``(index, phase, frames)``: a job's progress, as the executor's owner is told.
 Report = Callable[[int, str, int], None]
@@ -35,27 +35,12 @@ Report = Callable[[int, str, int], None]
 _WORKER_QUEUE = None
 
 
-@dataclass(frozen=True)
-class Task:
-    """One job: ``fn(*args)`` (with ``progress=`` when reported), tagged with its scene index.
-
-    ``fn`` must be a module-level function and ``args`` picklable plain data. ``index``
-    orders results finished together (an int, or a tuple such as ``(file, scene)``);
-    ``name`` is how errors name the job (default ``scene INDEX``).
-    """
-
-    index: Any
-    fn: Callable[..., Any]
-    args: tuple
-    name: str = ""
-
-    @property
-    def label(self) -> str:
-        return self.name or f"scene {self.index}"
-
-
 class Executor(Protocol):
-    """Runs tasks and hands back their results as they finish."""
+    """Runs tasks and hands back their results as they finish.
+
+    With ``capture`` set, a task that raises comes back as a :class:`TaskFailed` result
+    (a batch fails that file and goes on); otherwise its error is raised by ``next_finished``.
+    """
 
     #: Tasks it runs at once.
     workers: int
@@ -78,8 +63,9 @@ class InlineExecutor:
     workers = 1
     remote = False
 
-    def __init__(self, report: Report | None = None):
+    def __init__(self, report: Report | None = None, *, capture: bool = False):
         self.report = report
+        self.capture = capture
         self._queued: deque[Task] = deque()
 
     def submit(self, task: Task) -> None:
@@ -88,7 +74,12 @@ class InlineExecutor:
     def next_finished(self) -> tuple[int, Any]:
         task = self._queued.popleft()
         kwargs = {"progress": partial(self.report, task.index)} if self.report else {}
-        return task.index, task.fn(*task.args, **kwargs)
+        try:
+            return task.index, task.fn(*task.args, **kwargs)
+        except Exception as exc:
+            if not self.capture:
+                raise
+            return task.index, TaskFailed.of(task, exc)
 
     def close(self) -> None:
         self._queued.clear()
@@ -99,16 +90,17 @@ class ProcessExecutor:
 
     remote = False
 
-    def __init__(self, workers: int, report: Report | None = None):
+    def __init__(self, workers: int, report: Report | None = None, *, capture: bool = False):
         self.workers = workers
         self.report = report
+        self.capture = capture
         self._reports = multiprocessing.get_context("spawn").Queue() if report else None
         self._pool = process_pool(workers, initializer=_set_worker_queue, initargs=(self._reports,))
-        self._pending: dict[Future, int] = {}
+        self._pending: dict[Future, Task] = {}
 
     def submit(self, task: Task) -> None:
         fut = self._pool.submit(_call_in_worker, task.fn, task.index, *task.args)
-        self._pending[fut] = task.index
+        self._pending[fut] = task
 
     def next_finished(self) -> tuple[int, Any]:
         while True:
@@ -116,8 +108,11 @@ class ProcessExecutor:
             done = [fut for fut in self._pending if fut.done()]
             if done:
                 # Reports still in flight are for a finished job: the owner ignores them.
-                fut = min(done, key=self._pending.__getitem__)  # the earliest of those finished together
-                return self._pending.pop(fut), fut.result()
+                fut = min(done, key=lambda f: self._pending[f].index)  # the earliest of those finished together
+                task = self._pending.pop(fut)
+                if self.capture and fut.exception() is not None:
+                    return task.index, TaskFailed.of(task, fut.exception())
+                return task.index, fut.result()
             wait(self._pending, timeout=0.1 if self._reports else None, return_when=FIRST_COMPLETED)
 
     def close(self) -> None:
@@ -139,15 +134,18 @@ class ProcessExecutor:
             pass
 
 
-def make_executor(workers: int, report: Report | None = None, cluster: Any = None) -> Executor:
+def make_executor(workers: int, report: Report | None = None, cluster: Any = None, *,
+                  capture: bool = False) -> Executor:
     """A Dask executor when ``cluster`` is given (a spec or a :class:`distributed.Client`; :mod:`.cluster`;
     progress per finished scene only), else an inline executor for one worker, else a pool of ``workers``
-    local processes."""
+    local processes. ``capture``: failed tasks come back as :class:`TaskFailed`."""
     if isinstance(cluster, str):
-        return DaskExecutor(cluster)
+        return DaskExecutor(cluster, capture=capture)
     if cluster is not None:
-        return DaskExecutor(client=cluster)
-    return InlineExecutor(report) if workers == 1 else ProcessExecutor(workers, report)
+        return DaskExecutor(client=cluster, capture=capture)
+    if workers == 1:
+        return InlineExecutor(report, capture=capture)
+    return ProcessExecutor(workers, report, capture=capture)
 
 
 def run_tasks(executor: Executor, tasks: Iterable[Task], *, close: bool = True) -> Iterator[tuple[Any, Any]]:
