@@ -97,3 +97,24 @@ def test_a_wrong_seek_hint_falls_back_to_decoding_from_the_start(tmp_path, caplo
     span = replace(ledger.span(12, 3), pts=ledger.span(2, 1).pts)  # a hint for another frame
     assert [frame_crc(f) for f in read_span(SourceRef.of(src), span)] == full[12:15]
     assert "decoding from the first" in caplog.text
+
+
+def test_a_source_and_a_part_store_behind_fsspec_urls_give_the_same_bytes(tmp_path):
+    """memory:// stands in for s3:// and the like: the encode reads the clip and keeps its parts through fsspec."""
+    fsspec = pytest.importorskip("fsspec")
+    import neurocodec
+    from neurocodec.errors import SourceNotFoundError
+
+    clip = _mp4(tmp_path / "c.mp4")
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file("/clips/c.mp4", clip.read_bytes())
+    kw = {"strategy": "x264", "crf": 30, "segment_frames": 8, "measure_quality": False}
+    neurocodec.encode(clip, tmp_path / "local.ncv", **kw)
+    seen = []
+    original = fs.pipe_file
+    fs.pipe_file = lambda path, data, **k: (seen.append(path), original(path, data, **k))[1]
+    neurocodec.encode("memory://clips/c.mp4", tmp_path / "url.ncv", parts="memory://parts", **kw)
+    assert (tmp_path / "local.ncv").read_bytes() == (tmp_path / "url.ncv").read_bytes()
+    assert sum(".seg" in p for p in seen) == 3 and not fs.exists("/parts/url.ncv.parts")  # written, then removed
+    with pytest.raises(SourceNotFoundError, match="memory://clips/gone.mp4: no such file"):
+        neurocodec.encode("memory://clips/gone.mp4", tmp_path / "gone.ncv", **kw)

@@ -42,7 +42,7 @@ from .._version import __version__
 from ..analysis.scenes import Scene, save_scenes
 from ..errors import EncoderError, SettingsError
 from ..io.atomic import check_writable
-from ..io.readers import VideoSource, open_source
+from ..io.readers import VideoSource, is_url, open_source
 from ..report import EncodeReport
 from ..settings import AUTO_STRATEGY, EncodeOptions
 from ..strategies.options import option_specs
@@ -234,9 +234,10 @@ class EncodingAgent:
 
     def _job_doc(self, source: VideoSource, scenes: list[Scene]) -> dict[str, Any]:
         """What identifies this encode job in the part store (a resumed encode must match it)."""
-        st = os.stat(source.path) if os.path.exists(source.path) else None
+        url = is_url(source.path)
+        st = os.stat(source.path) if not url and os.path.exists(source.path) else None
         return {
-            "source": os.path.abspath(source.path),
+            "source": source.path if url else os.path.abspath(source.path),
             "source_size": st.st_size if st else None,
             "source_mtime_ns": st.st_mtime_ns if st else None,
             "options": self.options.to_dict() | {"workers": None, "cluster": None, "parts": None, "resume": None,

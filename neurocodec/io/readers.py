@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import contextlib
 import itertools
 import re
 from abc import ABC, abstractmethod
@@ -35,6 +36,7 @@ __all__ = [
     "FrameFolderSource",
     "RawYuvSource",
     "open_source",
+    "is_url",
     "parse_size",
     "parse_fps",
     "IMAGE_SUFFIXES",
@@ -113,7 +115,7 @@ class PyAVSource(VideoSource):
     def __init__(self, path: str | os.PathLike, *, fps: Fraction | None = None, strict: bool = False):
         self.path = str(path)
         try:
-            with av.open(self.path) as container:
+            with self._open() as container:
                 if not container.streams.video:
                     raise InputError(f"{self.path}: no video stream in this file")
                 stream = container.streams.video[0]
@@ -137,7 +139,7 @@ class PyAVSource(VideoSource):
         except av.FFmpegError as exc:
             raise InputError(f"{self.path}: not a readable video ({_av_reason(exc)})") from None
         # FFmpeg drops a y4m frame cut short without a word; the file's layout tells.
-        scan = _scan_y4m(self.path)
+        scan = None if is_url(self.path) else _scan_y4m(self.path)
         if scan is not None and scan[1]:
             frames, extra, size = scan
             what = f"{self.path}: truncated: {extra} bytes after frame {frames} are less than a frame ({size} bytes)"
@@ -171,10 +173,30 @@ class PyAVSource(VideoSource):
             if taken == count:
                 return
 
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[av.container.InputContainer]:
+        """The container, from the file or (a URL) through fsspec."""
+        if not is_url(self.path):
+            with av.open(self.path) as container:
+                yield container
+            return
+        try:
+            import fsspec  # why: optional (it comes with Dask); only URLs need it
+        except ImportError:
+            raise InputError(f"{self.path}: reading a URL needs fsspec (pip install fsspec)") from None
+        try:
+            handle = fsspec.open(self.path, "rb")
+            with handle as fh, av.open(fh) as container:
+                yield container
+        except FileNotFoundError:
+            raise SourceNotFoundError(f"{self.path}: no such file") from None
+        except (ImportError, ValueError) as exc:  # an unknown protocol, or its package missing
+            raise InputError(f"{self.path}: {exc}") from None
+
     def _decode(self, seek_pts: int | None) -> Iterator[av.VideoFrame]:
         """The stream's frames, from the first, or from the keyframe at or before ``seek_pts``."""
         try:
-            with av.open(self.path) as container:
+            with self._open() as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 if seek_pts is not None:
@@ -349,6 +371,12 @@ class RawYuvSource(VideoSource):
                 yield Frame.frombuffer(chunk, w, h)
 
 
+def is_url(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a URL for fsspec (``s3://...``); ``file://`` URLs are local paths."""
+    text = str(path)
+    return "://" in text and not text.startswith("file://")
+
+
 def register_opener(suffix: str, opener: Callable[[Path, Fraction | None], "VideoSource"]) -> None:
     """Let :func:`open_source` read files ending in ``suffix`` through ``opener(path, fps)``.
 
@@ -369,7 +397,9 @@ def open_source(
 
     Args:
         path: A video file PyAV reads (mp4, mkv, webm, avi, flv, y4m, raw .264/.265, ...),
-            a folder of numbered images, a raw ``.yuv`` file, or a ``.ncv`` bitstream.
+            a folder of numbered images, a raw ``.yuv`` file, a ``.ncv`` bitstream, or the
+            fsspec URL of a container (``s3://bucket/clip.mp4``; needs fsspec and the
+            protocol's package).
         size: ``(W, H)`` or ``"WxH"``; required for raw ``.yuv``.
         fps: Frame rate; required for raw ``.yuv``, overrides the container's otherwise.
         strict: Refuse a y4m or raw ``.yuv`` whose last frame is incomplete; by
@@ -379,13 +409,20 @@ def open_source(
         SourceNotFoundError: The path does not exist.
         InputError: The path is not a readable video (or, with ``strict``, is truncated).
     """
-    p = Path(path)
-    if not p.exists():
-        raise SourceNotFoundError(f"{p}: no such file or folder")
     if isinstance(size, str):
         size = parse_size(size)
     if fps is not None and not isinstance(fps, Fraction):
         fps = parse_fps(fps)
+    if is_url(path):  # a container read through fsspec (raw .yuv and image folders are local only)
+        if size is not None:
+            raise InputError(f"{path}: --size only applies to raw .yuv input, which is read from a local path")
+        source = PyAVSource(str(path), fps=fps, strict=strict)
+        if fps is not None:
+            source.info = replace(source.info, fps=fps)
+        return source
+    p = Path(str(path).removeprefix("file://"))
+    if not p.exists():
+        raise SourceNotFoundError(f"{p}: no such file or folder")
     if p.is_dir():
         return FrameFolderSource(p, fps=fps)
     if p.suffix.lower() in RAW_SUFFIXES:
