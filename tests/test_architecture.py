@@ -16,7 +16,8 @@ and packages of one layer must not import each other in a cycle):
 
 Inside ``neurocodec/`` a function-local import is allowed only for what is
 heavy to load (torch, compressai, OpenCV, Optuna, ...; or a module of ours
-that loads one of them when imported), so that ``neurocodec --help`` and the
+that loads one of them when imported) or optional (an extra such as Dask or
+fsspec, which may not be installed), so that ``neurocodec --help`` and the
 classical paths stay light; each says why in a comment on its line, or on the
 line above its block of imports. The CLI imports lazily by design.
 """
@@ -41,9 +42,10 @@ LAYERS = {
     "experiments": 6,
     "cli": 7,
 }
-#: Third-party packages slow to import (seconds): only these justify a function-local import.
+#: Third-party packages slow to import (seconds), or optional (extras that may be absent): only these
+#: justify a function-local import.
 HEAVY = {"torch", "torchvision", "compressai", "cv2", "optuna", "optuna_dashboard", "matplotlib", "onnx",
-         "onnxruntime", "pydantic", "psycopg", "bjontegaard", "dask", "distributed"}
+         "onnxruntime", "pydantic", "psycopg", "bjontegaard", "dask", "distributed", "fsspec"}
 
 
 def _modules() -> dict[str, Path]:

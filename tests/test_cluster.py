@@ -233,3 +233,33 @@ def test_a_batch_on_the_cluster_writes_what_a_local_batch_writes_and_resumes(cli
     for n in "abc":
         assert (tmp_path / "local" / f"{n}.ncv").read_bytes() == (tmp_path / "dask" / f"{n}.ncv").read_bytes()
     assert client.status == "running"
+
+
+def test_a_scene_whose_worker_dies_on_every_try_fails_the_encode_naming_it(clip_dir, tmp_path):
+    """With allowed-failures 0, one lost worker is every try: one line naming the scene, and no output."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from tests.conftest import make_clip
+
+    clip = make_clip(clip_dir / "die.y4m", 320, 240, 12, image="chelsea", pan=(2.1, 0.7))
+    kw = {"strategy": "x265", "preset": "slower", "crf": 24, "segment_frames": 6, "measure_quality": False}
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as c:
+        pids = c.run(os.getpid)
+
+        def kill_when_busy():
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if any(c.processing().values()):
+                    time.sleep(0.3)
+                    for pid in pids.values():
+                        os.kill(pid, signal.SIGKILL)
+                    return
+                time.sleep(0.02)
+
+        threading.Thread(target=kill_when_busy, daemon=True).start()
+        with pytest.raises(EncoderError, match=r"^scene [01]: its worker died on every try \(Dask gave up after "):
+            neurocodec.encode(clip, tmp_path / "x.ncv", executor=c, **kw)
+    assert not (tmp_path / "x.ncv").exists()  # x.ncv.parts/ stays only if a scene finished before the kill
