@@ -3,12 +3,13 @@
 Three ways to run the same scene jobs:
 
 * ``local``: ``--workers N`` (spawned processes; the encoding process reads
-  each scene's frames and sends them through a pipe);
-* ``dask``: ``--cluster local:N``, workers reading their own span of the source
-  and writing their own part (what a cluster with shared storage does);
-* ``dask-sent``: the same cluster, but the source exists only in the encoding
-  process, so each scene's raw frames travel through Dask (what a cluster
-  without shared storage does).
+  each scene's frames and sends them through a pipe; one worker runs in-process);
+* ``dask``: ``--cluster local:N`` as it runs by default on one machine: the
+  encoding process sends each scene's frames through Dask, the workers write
+  their own part;
+* ``dask-read``: the same with ``--cluster-frames read``: each worker reads its
+  own span of the source (what a cluster with shared storage does), decoding
+  from the keyframe before it.
 
 Every run's file must have the same MD5 (the script fails otherwise).
 
@@ -29,27 +30,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import neurocodec
-from neurocodec.agents import EncodingAgent
-from neurocodec.io.readers import VideoSource, open_source
+import os
 
+os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # before distributed is imported
 
-class _OnlyHere(VideoSource):
-    """The clip as a source the workers cannot open (no path they know), so its frames are sent."""
-
-    def __init__(self, path):
-        self.inner = open_source(path)
-        self.path, self.info = f"<{Path(path).name} in this process>", self.inner.info
-
-    def frames(self):
-        return self.inner.frames()
+import neurocodec  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("clip")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    ap.add_argument("--modes", nargs="+", default=["local", "dask", "dask-sent"])
+    ap.add_argument("--modes", nargs="+", default=["local", "dask", "dask-read"])
     ap.add_argument("--strategy", default="av1")
     ap.add_argument("--crf", type=float, default=40)
     ap.add_argument("--preset", default="6")
@@ -66,10 +58,9 @@ def main() -> None:
                 t0 = time.perf_counter()
                 if mode == "local":
                     report = neurocodec.encode(args.clip, out, workers=n, **kw)
-                elif mode == "dask":
-                    report = neurocodec.encode(args.clip, out, cluster=f"local:{n}", **kw)
                 else:
-                    report = EncodingAgent(cluster=f"local:{n}", **kw).encode(_OnlyHere(args.clip), out)
+                    frames = "read" if mode == "dask-read" else "auto"
+                    report = neurocodec.encode(args.clip, out, cluster=f"local:{n}", cluster_frames=frames, **kw)
                 wall = time.perf_counter() - t0
                 md5 = hashlib.md5(out.read_bytes()).hexdigest()
                 digests.add(md5)

@@ -22,12 +22,15 @@ def _duration(seconds: float | None) -> str:
 @click.option("--workers", type=int, default=1, show_default=True, help="Scene jobs in parallel local processes.")
 @click.option("--cluster", metavar="local:N|tcp://HOST:PORT",
               help="Run the scene jobs of all files on Dask instead (a LocalCluster of N processes, or a scheduler).")
+@click.option("--cluster-frames", type=click.Choice(["auto", "read", "send"]), default="auto", show_default=True,
+              help="With --cluster: read (each worker reads its scene from the input), send (this process sends each "
+                   "scene's frames) or auto (send when every worker is on this machine, else read).")
 @click.option("--parts", metavar="DIR",
               help="Folder for the part stores (default beside each output); on a cluster, storage the workers share.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (neural strategies).")
 @quiet_option
 @progress_option
-def command(manifest, out_dir, workers, cluster, parts, device, quiet, progress):
+def command(manifest, out_dir, workers, cluster, cluster_frames, parts, device, quiet, progress):
     """Encode every file MANIFEST lists (.csv with a header row, or .jsonl) into --out.
 
     Columns: input (required), output (a .ncv name; default the input's stem), and per-file settings
@@ -56,7 +59,8 @@ def command(manifest, out_dir, workers, cluster, parts, device, quiet, progress)
                 f"{p.fps:.1f} fps; ETA {_duration(p.eta_s)}")
         click.echo(f"\r{line}\x1b[K" if sys.stderr.isatty() else line, err=True, nl=not sys.stderr.isatty())
 
-    result = run_batch(items, out_dir, workers=workers, cluster=cluster, parts=parts, device=device,
+    result = run_batch(items, out_dir, workers=workers, cluster=cluster, parts=parts, cluster_frames=cluster_frames,
+                       device=device,
                        progress=report if show else None)
     if show and sys.stderr.isatty():
         click.echo("", err=True)

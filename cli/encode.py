@@ -37,6 +37,9 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @click.option("--workers", type=int, default=1, show_default=True, help="Segments encoded in parallel processes.")
 @click.option("--cluster", metavar="local:N|tcp://HOST:PORT",
               help="Encode the scenes on Dask: a LocalCluster of N processes, or a running scheduler (same bytes).")
+@click.option("--cluster-frames", type=click.Choice(["auto", "read", "send"]), default="auto", show_default=True,
+              help="With --cluster: read (each worker reads its scene from the input), send (this process sends each "
+                   "scene's frames) or auto (send when every worker is on this machine, else read).")
 @click.option("--parts", metavar="DIR",
               help="Folder for the part store (default OUTPUT.parts/ beside OUTPUT); with --cluster, storage every "
                    "worker shares, so workers write their scenes there.")
@@ -60,7 +63,7 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @quiet_option
 @progress_option
 def command(input, output, strategy, config, crf, quality, bitrate, target_psnr, target_ssim, target_vmaf, vmaf_pool, preset, opt, keyint, threads, low_delay,
-            workers, cluster, parts, device, intra_model, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
+            workers, cluster, cluster_frames, parts, device, intra_model, segment_frames, scenes_file, write_scenes, min_scene_frames, max_scene_frames, resume,
             no_quality, stats_json, force, strict, size, fps, overwrite, quiet, progress):
     """Encode INPUT (video file, image folder or raw .yuv) to OUTPUT (.ncv)."""
     import neurocodec
@@ -81,6 +84,7 @@ def command(input, output, strategy, config, crf, quality, bitrate, target_psnr,
         quality=quality, scenes_file=scenes_file, write_scenes=write_scenes, min_scene_frames=min_scene_frames,
         max_scene_frames=max_scene_frames, resume=resume, intra_model=intra_model, strict=strict,
         opts=parse_assignments(opt), cluster=cluster, parts=parts,
+        cluster_frames=cluster_frames,
     )
     if stats_json:
         with atomic_path(stats_json, overwrite=overwrite) as tmp:

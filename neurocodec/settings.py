@@ -22,7 +22,8 @@ from .strategies.base import AUTO_EFFORTS, StrategySettings
 from .strategies.options import build_options, option
 
 __all__ = ["EncodeOptions", "AutoOptions", "parse_bitrate", "DEVICES", "AUTO_STRATEGY", "AUTO_SPEEDS",
-           "QUALITY_RANGE", "DEFAULT_QUALITY", "LOCAL_CLUSTER", "check_cluster"]
+           "QUALITY_RANGE", "DEFAULT_QUALITY", "LOCAL_CLUSTER", "check_cluster",
+           "CLUSTER_FRAMES"]
 
 DEVICES = ("auto", "cpu", "cuda")
 #: The strategy name that lets the encoder choose per scene.
@@ -54,6 +55,10 @@ def parse_bitrate(value: int | float | str | None) -> int | None:
 #: ``--cluster local:N``: a Dask LocalCluster of N worker processes (:mod:`neurocodec.agents.cluster`).
 LOCAL_CLUSTER = re.compile(r"local:(\d{1,3})")
 _SCHEDULER = re.compile(r"(tcp|tls|inproc|ucx)://[^\s/]+")
+
+
+#: ``--cluster-frames``: how a cluster job gets its scene's frames (:mod:`neurocodec.agents.remote`).
+CLUSTER_FRAMES = ("auto", "read", "send")
 
 
 def check_cluster(spec: str) -> None:
@@ -151,6 +156,9 @@ class EncodeOptions:
             (``tcp://HOST:8786``; :mod:`neurocodec.agents.cluster`); never changes the bytes.
         parts: Folder for the part store (``PARTS/OUT.ncv.parts/``; default beside the output):
             on a cluster, storage the workers share, so each writes its finished scene there.
+        cluster_frames: On a cluster, ``read`` (each worker reads its scene from the source
+            where every worker can open it), ``send`` (this process sends each scene's frames)
+            or ``auto`` (send when every worker runs on this machine, else read).
         segment_frames: Fixed-length segments instead of detected scenes.
         min_scene_frames, max_scene_frames: Scene length limits (defaults: 0.4 s, and
             10 s or what fits ``memory_mb``, at most 300 frames).
@@ -179,6 +187,7 @@ class EncodeOptions:
     workers: int = 1
     cluster: str | None = None
     parts: str | None = None
+    cluster_frames: str = "auto"
     segment_frames: int | None = None
     min_scene_frames: int | None = None
     max_scene_frames: int | None = None
@@ -239,6 +248,8 @@ class EncodeOptions:
             raise SettingsError(f"workers {self.workers} is outside 1..256")
         if self.cluster is not None:
             check_cluster(self.cluster)
+        if self.cluster_frames not in CLUSTER_FRAMES:
+            raise SettingsError(f"cluster_frames must be one of {', '.join(CLUSTER_FRAMES)}, got {self.cluster_frames!r}")
         if self.segment_frames is not None and not 1 <= self.segment_frames <= 100_000:
             raise SettingsError(f"segment_frames {self.segment_frames} is outside 1..100000")
         if not 16 <= self.memory_mb <= 1 << 20:

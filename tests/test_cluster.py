@@ -37,16 +37,20 @@ def test_local_cluster_writes_the_same_bytes_as_one_process(small_clip, tmp_path
     one, dask = tmp_path / "one.ncv", tmp_path / "dask.ncv"
     neurocodec.encode(small_clip, one, **KW)
     with caplog.at_level(logging.INFO, logger="neurocodec.agents.encoder"):
-        report = neurocodec.encode(small_clip, dask, cluster="local:2", **KW)
+        report = neurocodec.encode(small_clip, dask, cluster="local:2", cluster_frames="read", **KW)
     assert len(report.segments) == 3 and sorted(ran) == [0, 1, 2]  # every scene went through Dask
-    assert "cluster: workers read the source and write the parts" in caplog.text
+    assert "cluster: frames read by the workers, parts written by the workers" in caplog.text
     assert one.read_bytes() == dask.read_bytes()
 
 
-def test_a_client_given_is_used_and_left_open(client, small_clip, tmp_path):
+def test_a_client_given_is_used_and_left_open(client, small_clip, tmp_path, caplog):
     one, dask = tmp_path / "one.ncv", tmp_path / "dask.ncv"
     neurocodec.encode(small_clip, one, **KW)
-    neurocodec.encode(small_clip, dask, executor=client, **KW)
+    with caplog.at_level(logging.INFO, logger="neurocodec.agents.encoder"):
+        neurocodec.encode(small_clip, dask, executor=client, **KW)
+    # auto: every worker is on this machine, so frames go through loopback rather than each worker seeking
+    assert "every worker runs on this machine" in caplog.text
+    assert "cluster: frames sent from here, parts written by the workers" in caplog.text
     assert one.read_bytes() == dask.read_bytes()
     assert client.status == "running"
 
@@ -68,7 +72,7 @@ def test_a_source_only_in_this_process_is_sent_to_the_workers(client, tmp_path, 
     with caplog.at_level(logging.INFO, logger="neurocodec.agents.encoder"):
         agent.encode(Generated(), tmp_path / "dask.ncv", executor=client)
     assert "<generated> exists only in this process" in caplog.text
-    assert "workers are sent the source and write the parts" in caplog.text
+    assert "cluster: frames sent from here, parts written by the workers" in caplog.text
     assert (tmp_path / "one.ncv").read_bytes() == (tmp_path / "dask.ncv").read_bytes()
 
 
@@ -105,7 +109,7 @@ def test_an_interrupted_cluster_encode_resumes_from_the_parts_its_workers_wrote(
 
     out, fresh = tmp_path / "k.ncv", tmp_path / "fresh.ncv"
     with pytest.raises(KeyboardInterrupt):
-        neurocodec.encode(det_clip, out, executor=client, progress=_StopAt(3), **KW)
+        neurocodec.encode(det_clip, out, executor=client, progress=_StopAt(3), cluster_frames="read", **KW)
     assert not out.exists()
     deadline = time.monotonic() + 30
     while any(client.processing().values()) and time.monotonic() < deadline:
@@ -115,7 +119,7 @@ def test_an_interrupted_cluster_encode_resumes_from_the_parts_its_workers_wrote(
     ran: list[int] = []
     submit = DaskExecutor.submit
     monkeypatch.setattr(DaskExecutor, "submit", lambda self, task: (ran.append(task.index), submit(self, task))[1])
-    neurocodec.encode(det_clip, out, executor=client, resume=True, **KW)
+    neurocodec.encode(det_clip, out, executor=client, resume=True, cluster_frames="read", **KW)
     assert sorted(ran) == sorted({0, 1, 2} - kept)  # the stored scenes were not encoded again
     assert not (tmp_path / "k.ncv.parts").exists()
     neurocodec.encode(det_clip, fresh, **KW)
@@ -143,7 +147,7 @@ def test_a_worker_killed_mid_scene_costs_only_that_scene(client, clip_dir, tmp_p
 
     killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
     killer.start()
-    report = neurocodec.encode(clip, tmp_path / "dask.ncv", executor=client, **kw)
+    report = neurocodec.encode(clip, tmp_path / "dask.ncv", executor=client, cluster_frames="read", **kw)
     killer.join()
     assert killed, "no worker was busy to kill"
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it
@@ -227,8 +231,8 @@ def test_a_batch_on_the_cluster_writes_what_a_local_batch_writes_and_resumes(cli
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_batch(items, tmp_path / "dask", cluster=client, progress=stop_after_first_file)
-    res = run_batch(items, tmp_path / "dask", cluster=client)
+        run_batch(items, tmp_path / "dask", cluster=client, cluster_frames="read", progress=stop_after_first_file)
+    res = run_batch(items, tmp_path / "dask", cluster=client, cluster_frames="read")
     assert res.progress.files_skipped == 1 and res.progress.files_done == 2 and not res.failed
     for n in "abc":
         assert (tmp_path / "local" / f"{n}.ncv").read_bytes() == (tmp_path / "dask" / f"{n}.ncv").read_bytes()

@@ -250,6 +250,7 @@ def run_batch(
     workers: int = 1,
     cluster: Any = None,
     parts: str | None = None,
+    cluster_frames: str = "auto",
     device: str = "auto",
     progress: Callable[[BatchProgress], None] | None = None,
 ) -> BatchReport:
@@ -261,12 +262,13 @@ def run_batch(
         workers: Local worker processes (without ``cluster``).
         cluster: ``local:N``, a scheduler address, or a :class:`distributed.Client`.
         parts: Folder for the part stores (default beside each output); on a cluster, shared storage.
+        cluster_frames: On a cluster: ``read``, ``send`` or ``auto`` (see :class:`~neurocodec.settings.EncodeOptions`).
         device: For neural strategies.
         progress: Called with the :class:`BatchProgress` whenever a scene or a file finishes.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    common = {"workers": 1, "parts": parts, "resume": True, "device": device}
+    common = {"workers": 1, "parts": parts, "resume": True, "device": device, "cluster_frames": cluster_frames}
     executor = make_executor(workers, cluster=cluster, capture=True)
     batch = _Batch(items, out, common, executor.remote, progress)
     try:

@@ -25,7 +25,9 @@ that the encode fails with one line naming the scene.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import EncoderError, NeurocodecError, SettingsError
 from ..settings import LOCAL_CLUSTER, check_cluster
@@ -79,6 +81,11 @@ class DaskExecutor:
         #: Jobs kept in flight: one per worker thread (at least one).
         self.workers = max(1, sum(self.client.nthreads().values()))
 
+    def workers_here(self) -> bool:
+        """Whether every worker now connected runs on this machine (its address is a loopback one)."""
+        hosts = {urlsplit(addr).hostname for addr in self.client.scheduler_info()["workers"]}
+        return bool(hosts) and hosts <= {"127.0.0.1", "localhost", "::1"} | _own_addresses()
+
     def on_workers(self, fn, *args) -> dict[str, Any]:
         """``fn(*args)`` on every worker now connected, by worker address (for checks before the first job)."""
         return self.client.run(fn, *args)
@@ -121,3 +128,11 @@ class DaskExecutor:
         finally:
             if self._cluster is not None:
                 self._cluster.close()
+
+
+def _own_addresses() -> set[str]:
+    """This machine's own IP addresses (a LocalCluster may listen on one of them rather than loopback)."""
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        return set()

@@ -180,10 +180,16 @@ class EncodingAgent:
     def _remote_reach(self, job: EncodeJob, executor) -> tuple[SourceRef | None, tuple[str, str] | None]:
         """What every worker now connected can reach: the source (else this process sends each scene's
         frames) and the part store (else each finished scene travels back here)."""
-        ref = SourceRef.of(job.source)
-        if ref is None:
+        mode = self.options.cluster_frames
+        ref = SourceRef.of(job.source) if mode != "send" else None
+        if ref is not None and mode == "auto" and executor.workers_here():
+            # One machine: frames through loopback cost less than each worker decoding from the keyframe
+            # before its scene (up to a GOP per scene: 250 frames at x264's default).
+            log.info("every worker runs on this machine: each scene's frames are sent from here")
+            ref = None
+        elif ref is None and mode != "send":
             log.info("%s exists only in this process: each scene's frames are sent to its worker", job.source.path)
-        else:
+        elif ref is not None:
             failed = {w: why for w, why in executor.on_workers(can_open, ref, job.scenes[-1].end_frame).items() if why}
             if failed:
                 worker, why = next(iter(failed.items()))
@@ -197,8 +203,8 @@ class EncodingAgent:
                         "put the parts on storage every worker shares with --parts", len(blind), job.store.dir,
                         blind[0])
             parts = None
-        log.info("cluster: workers %s the source and %s the parts", "read" if ref else "are sent",
-                 "write" if parts else "send back")
+        log.info("cluster: frames %s, parts %s", "read by the workers" if ref else "sent from here",
+                 "written by the workers" if parts else "sent back here")
         return ref, parts
 
     def store(self, job: EncodeJob, i: int, result: SceneResult | StoredPart) -> None:
@@ -240,7 +246,8 @@ class EncodingAgent:
             "source": source.path if url else os.path.abspath(source.path),
             "source_size": st.st_size if st else None,
             "source_mtime_ns": st.st_mtime_ns if st else None,
-            "options": self.options.to_dict() | {"workers": None, "cluster": None, "parts": None, "resume": None,
+            "options": self.options.to_dict() | {"workers": None, "cluster": None, "parts": None, "cluster_frames": None,
+                                                 "resume": None,
                                                  "write_scenes": None,
                                                  "auto_options": self._auto_options()},
             "scenes": [s.to_dict() for s in scenes],

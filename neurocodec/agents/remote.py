@@ -85,17 +85,20 @@ class SpanLedger(VideoSource):
         self.pts: list[int | None] = []
 
     def frames(self) -> Iterator[Frame]:
-        self.crcs = []
+        self.crcs, self.pts = [], []
         for frame in self.source.frames():
             self.crcs.append(frame_crc(frame))
+            stamps = getattr(self.source, "frame_pts", None)  # a container reader's, as it decodes
+            self.pts.append(stamps[-1] if stamps and len(stamps) == len(self.crcs) else None)
             yield frame
-        self.pts = list(getattr(self.source, "frame_pts", None) or [None] * len(self.crcs))
 
     def span(self, start: int, frames: int) -> Span:
+        """The span of ``frames`` frames from ``start``; frames the analysis did not read leave the CRC short,
+        so a worker's check fails rather than encode other frames."""
         crc = 0
         for c in self.crcs[start : start + frames]:
             crc = _chain(crc, c)
-        return Span(start, frames, self.pts[start], crc)
+        return Span(start, frames, self.pts[start] if start < len(self.pts) else None, crc)
 
 
 def _chain(crc: int, frame_crc_value: int) -> int:
