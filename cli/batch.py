@@ -25,8 +25,9 @@ def _duration(seconds: float | None) -> str:
 @click.option("--cluster-frames", type=click.Choice(["auto", "read", "send"]), default="auto", show_default=True,
               help="With --cluster: read (each worker reads its scene from the input), send (this process sends each "
                    "scene's frames) or auto (send when every worker is on this machine, else read).")
-@click.option("--parts", metavar="DIR",
-              help="Folder for the part stores (default beside each output); on a cluster, storage the workers share.")
+@click.option("--parts", metavar="DIR|URL",
+              help="Folder (or fsspec URL) for the part stores (default beside each output); on a cluster, storage "
+                   "the workers share.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (neural strategies).")
 @quiet_option
 @progress_option
@@ -37,7 +38,8 @@ def command(manifest, out_dir, workers, cluster, cluster_frames, parts, device, 
     named as encode's options: strategy, crf, quality, target_psnr, target_ssim, target_vmaf, vmaf_pool,
     preset, keyint, low_delay, segment_frames, min_scene_frames, max_scene_frames, measure_quality,
     size, fps, opts ("KEY=VALUE KEY=VALUE" in CSV, an object in JSON). A rerun skips files already
-    done and continues the others from their stored scenes. Exits 1 if a file failed.
+    done and continues the others from their stored scenes. Exits 1 if a file failed, 2 if the
+    manifest is wrong (checked before any file is read).
     """
     import sys
 

@@ -40,7 +40,7 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @click.option("--cluster-frames", type=click.Choice(["auto", "read", "send"]), default="auto", show_default=True,
               help="With --cluster: read (each worker reads its scene from the input), send (this process sends each "
                    "scene's frames) or auto (send when every worker is on this machine, else read).")
-@click.option("--parts", metavar="DIR",
+@click.option("--parts", metavar="DIR|URL",
               help="Folder for the part store (default OUTPUT.parts/ beside OUTPUT); with --cluster, storage every "
                    "worker shares, so workers write their scenes there.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (neural strategies).")

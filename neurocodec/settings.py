@@ -154,7 +154,7 @@ class EncodeOptions:
         workers: Segments encoded in parallel processes; never changes the bytes.
         cluster: Run the scene jobs on Dask instead: ``local:N`` or a scheduler address
             (``tcp://HOST:8786``; :mod:`neurocodec.agents.cluster`); never changes the bytes.
-        parts: Folder for the part store (``PARTS/OUT.ncv.parts/``; default beside the output):
+        parts: Folder for the part store (``PARTS/OUT.ncv-HASH.parts/``; default beside the output):
             on a cluster, storage the workers share, so each writes its finished scene there.
         cluster_frames: On a cluster, ``read`` (each worker reads its scene from the source
             where every worker can open it), ``send`` (this process sends each scene's frames)

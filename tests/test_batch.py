@@ -111,6 +111,7 @@ def test_an_interrupted_batch_resumes_from_finished_files_and_scenes(catalogue, 
     ("input\na.y4m\nsub/../a.y4m\n", r"m\.csv:3: output a\.ncv is also line 2's"),
     ("input,crf,quality\na.y4m,20,20\n", r"m\.csv:2: choose one rate control"),
     ("input,strategy,crf\na.y4m,x264,\nb.y4m,auto,80\n", r"m\.csv:3: crf 80 \(with auto"),
+    ("input,strategy,crf,opts\na.y4m,av1,30,tunez=0\n", r"m\.csv:2: av1: unknown option 'tunez'"),
     ("name\na.y4m\n", r"first row must name the columns, one of them 'input'"),
     ("input\n", r"lists no files"),
 ])
@@ -131,3 +132,14 @@ def test_json_lines_manifest_and_cli_bad_manifest_exit_2(tmp_path):
     assert res.exit_code == 2 and res.stderr.strip() == (
         f"neurocodec: error: {tmp_path / 'bad.jsonl'}:1: crf must be a number, got True")
     assert not (tmp_path / "o").exists()
+
+
+def test_outputs_of_one_name_in_two_folders_keep_their_parts_apart(catalogue, tmp_path):
+    (tmp_path / "m.csv").write_text(f"input,output,strategy,crf,segment_frames\n"
+                                    f"{catalogue / 'a.y4m'},one/x.ncv,x264,30,3\n"
+                                    f"{catalogue / 'c.y4m'},two/x.ncv,x264,30,3\n")
+    res = run_batch(read_manifest(tmp_path / "m.csv"), tmp_path / "out", parts=str(tmp_path / "parts"))
+    assert res.progress.files_done == 2 and not res.failed
+    neurocodec.encode(catalogue / "c.y4m", tmp_path / "c.ncv", strategy="x264", crf=30, segment_frames=3)
+    assert (tmp_path / "out/two/x.ncv").read_bytes() == (tmp_path / "c.ncv").read_bytes()
+    assert list((tmp_path / "parts").iterdir()) == []

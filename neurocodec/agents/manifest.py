@@ -30,6 +30,7 @@ from typing import Any
 
 from ..errors import SettingsError
 from ..settings import EncodeOptions
+from .planner import ScenePlanner
 
 __all__ = ["BatchItem", "read_manifest", "SETTINGS", "MAX_ITEMS"]
 
@@ -140,7 +141,7 @@ def _item(p: Path, line: int, row: dict[str, Any]) -> BatchItem:
     settings = {k: _typed(where, k, v) for k, v in row.items() if k in SETTINGS}
     item = BatchItem(line, str(src_path), str(rel), settings)
     try:
-        item.options()  # ranges and combinations now, not after hours of other files
+        ScenePlanner(item.options())  # ranges, combinations and strategy options now, not after hours of others
     except SettingsError as exc:
         raise SettingsError(f"{where}: {exc}") from None
     return item

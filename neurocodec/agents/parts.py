@@ -1,7 +1,8 @@
 """The resumable part store: finished scenes kept beside the output until the file is assembled.
 
-``OUT.ncv.parts/`` (or ``PARTS/OUT.ncv.parts/`` when the parts go to a folder
-of their own, e.g. on storage a cluster's workers share) holds ``job.json`` (what is being encoded: source identity,
+``OUT.ncv.parts/`` (or ``PARTS/OUT.ncv-HASH.parts/``, HASH from the output's
+full path, when the parts go to a folder of their own, e.g. on storage a
+cluster's workers share) holds ``job.json`` (what is being encoded: source identity,
 options, scenes) and one ``NNNNNN.seg`` file per finished scene (its payload
 and metadata, written atomically). If an encode is killed, ``--resume`` reuses
 every finished scene whose job matches; the output ``.ncv`` itself is only
@@ -63,7 +64,7 @@ class _LocalFolder:
         return [p.name for p in self.path.glob("[0-9]*.seg")]  # not the temporary files of an interrupted write
 
     def make(self) -> None:
-        self.path.mkdir(exist_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -126,7 +127,12 @@ class PartStore:
     def __init__(self, output: str | os.PathLike, job: dict[str, Any], *, resume: bool,
                  location: str | os.PathLike | None = None):
         name = Path(str(output) + ".parts")
-        where = f"{str(location).rstrip('/')}/{name.name}" if location else str(name)
+        if location:
+            # Outputs of one name in different folders (a batch's a/x.ncv and b/x.ncv) need stores of their own.
+            tag = hashlib.sha256(os.path.abspath(output).encode()).hexdigest()[:8]
+            where = f"{str(location).rstrip('/')}/{Path(output).name}-{tag}.parts"
+        else:
+            where = str(name)
         self.folder = _folder(where)
         self.dir = str(self.folder)
         self.key = job_key(job)
