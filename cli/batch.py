@@ -42,6 +42,7 @@ def command(manifest, out_dir, workers, cluster, cluster_frames, parts, device, 
     manifest is wrong (checked before any file is read).
     """
     import sys
+    import time
 
     from neurocodec.agents.batch import run_batch
     from neurocodec.agents.manifest import read_manifest
@@ -55,16 +56,30 @@ def command(manifest, out_dir, workers, cluster, cluster_frames, parts, device, 
     items = read_manifest(manifest)
     show = show_progress(quiet, progress)
 
+    tty = sys.stderr.isatty()
+    last = {"t": 0.0, "files": -1}
+
     def report(p):
+        now = time.monotonic()
+        files = p.files_done + p.files_failed
+        if not tty and files == last["files"] and now - last["t"] < 10:
+            return  # a log file gets a line per finished file, or every 10 s
+        last.update(t=now, files=files)
         line = (f"batch: files {p.files_done + p.files_skipped}/{p.files} done"
                 f"{f', {p.files_failed} failed' if p.files_failed else ''}; scenes {p.scenes_done}/{p.scenes_known}+; "
                 f"{p.fps:.1f} fps; ETA {_duration(p.eta_s)}")
-        click.echo(f"\r{line}\x1b[K" if sys.stderr.isatty() else line, err=True, nl=not sys.stderr.isatty())
+        click.echo(f"\r{line}\x1b[K" if tty else line, err=True, nl=not tty)
 
-    result = run_batch(items, out_dir, workers=workers, cluster=cluster, parts=parts, cluster_frames=cluster_frames,
-                       device=device,
-                       progress=report if show else None)
-    if show and sys.stderr.isatty():
+    try:
+        result = run_batch(items, out_dir, workers=workers, cluster=cluster, parts=parts,
+                           cluster_frames=cluster_frames, device=device, progress=report if show else None)
+    except KeyboardInterrupt:
+        if show and tty:
+            click.echo("", err=True)  # end the progress line
+        click.echo(f"neurocodec: interrupted; finished files and scenes are kept in {out_dir}: run the same command "
+                   "again to continue", err=True)
+        raise SystemExit(130) from None
+    if show and tty:
         click.echo("", err=True)
     p = result.progress
     done = sum(s["state"] == "done" for s in result.statuses)
