@@ -57,7 +57,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.workers:
             for mode in args.modes:
-                out = Path(tmp) / f"{mode}-{n}.ncv"
+                out = Path(tmp) / f"{mode}-{n}-{len(rows)}.ncv"
                 t0 = time.perf_counter()
                 if mode == "local":
                     report = neurocodec.encode(args.clip, out, workers=n, **kw)
