@@ -267,3 +267,17 @@ def test_a_scene_whose_worker_dies_on_every_try_fails_the_encode_naming_it(clip_
         with pytest.raises(EncoderError, match=r"^scene [01]: its worker died on every try \(Dask gave up after "):
             neurocodec.encode(clip, tmp_path / "x.ncv", executor=c, **kw)
     assert not (tmp_path / "x.ncv").exists()  # x.ncv.parts/ stays only if a scene finished before the kill
+
+
+def test_the_batch_command_on_a_local_cluster(small_clip, det_clip, tmp_path):
+    from click.testing import CliRunner
+
+    from neurocodec_cli.main import cli
+
+    (tmp_path / "m.csv").write_text(f"input,strategy,crf,segment_frames\n{small_clip},x264,30,3\n{det_clip},x265,30,4\n")
+    res = CliRunner().invoke(cli, ["batch", str(tmp_path / "m.csv"), "--out", str(tmp_path / "d"),
+                                   "--cluster", "local:2", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "2 of 2 files done (0 before this run), 0 failed" in res.stdout
+    neurocodec.encode(det_clip, tmp_path / "det.ncv", strategy="x265", crf=30, segment_frames=4)
+    assert (tmp_path / "d/det.ncv").read_bytes() == (tmp_path / "det.ncv").read_bytes()
