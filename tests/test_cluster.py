@@ -126,8 +126,10 @@ def test_an_interrupted_cluster_encode_resumes_from_the_parts_its_workers_wrote(
     assert out.read_bytes() == fresh.read_bytes()
 
 
-def test_a_worker_killed_mid_scene_costs_only_that_scene(client, clip_dir, tmp_path):
-    """SIGKILL a worker process while it runs a scene: Dask re-runs the scene elsewhere, the bytes do not change."""
+@pytest.mark.parametrize("frames", ["read", "send"])
+def test_a_worker_killed_mid_scene_costs_only_that_scene(client, clip_dir, tmp_path, frames):
+    """SIGKILL a worker process while it runs a scene: Dask re-runs the scene elsewhere, the bytes do not change
+    (also when the job carries its frames: they must travel in the task, not scattered to the lost worker)."""
     from tests.conftest import make_clip
 
     clip = make_clip(clip_dir / "kill.y4m", 320, 240, 24, image="chelsea", pan=(2.1, 0.7))
@@ -147,7 +149,7 @@ def test_a_worker_killed_mid_scene_costs_only_that_scene(client, clip_dir, tmp_p
 
     killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
     killer.start()
-    report = neurocodec.encode(clip, tmp_path / "dask.ncv", executor=client, cluster_frames="read", **kw)
+    report = neurocodec.encode(clip, tmp_path / "dask.ncv", executor=client, cluster_frames=frames, **kw)
     killer.join()
     assert killed, "no worker was busy to kill"
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it

@@ -199,7 +199,7 @@ class _Batch:
     def _drop(self, f: _File, reason: str) -> None:
         """A file failed: keep its stored scenes for a rerun, and go on with the others."""
         self.files.pop(f.n, None)
-        f.job.store.abandon()
+        f.job.store.abandon(hint=False)  # a rerun of the batch resumes by itself
         f.job.source.close()
         self.fail(f.n, f.item, reason)
 
@@ -208,7 +208,7 @@ class _Batch:
         try:
             report = f.agent.finish(f.job, f.t0)
         except (NeurocodecError, OSError) as exc:
-            f.job.store.abandon()
+            f.job.store.abandon(hint=False)  # a rerun of the batch resumes by itself
             self.fail(f.n, f.item, _reason(exc))
             return
         finally:
@@ -284,7 +284,7 @@ def run_batch(
     finally:
         executor.close()
         for f in batch.files.values():  # interrupted: their finished scenes stay for the rerun
-            f.job.store.abandon()
+            f.job.store.abandon(hint=False)  # a rerun of the batch resumes by itself
             f.job.source.close()
     return BatchReport([batch.statuses[n] for n in sorted(batch.statuses)], batch.state)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -91,7 +92,11 @@ class DaskExecutor:
         return self.client.run(fn, *args)
 
     def submit(self, task) -> None:
-        fut = self.client.submit(task.fn, *task.args, pure=False, retries=RETRIES)
+        with warnings.catch_warnings():
+            # A job carrying its scene's raw frames is megabytes, and Dask advises scatter for that. But scattered
+            # data lives on one worker and is lost with it, so its job could not be re-run elsewhere.
+            warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+            fut = self.client.submit(task.fn, *task.args, pure=False, retries=RETRIES)
         self._pending[fut] = task
 
     def next_finished(self) -> tuple[Any, Any]:

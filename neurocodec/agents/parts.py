@@ -197,9 +197,11 @@ class PartStore:
     def remove(self) -> None:
         self.folder.remove()
 
-    def abandon(self) -> None:
-        """After a failed encode: keep the store if ``--resume`` can use it (and say so), else remove it."""
+    def abandon(self, *, hint: bool = True) -> None:
+        """After a failed encode: keep the store if ``--resume`` can use it (and, with ``hint``, say so), else
+        remove it."""
         if self.finished():
-            log.error("finished scenes kept in %s/: rerun with --resume", self.dir)  # shown with -q too
+            if hint:
+                log.error("finished scenes kept in %s/: rerun with --resume", self.dir)  # shown with -q too
         else:
             self.remove()
