@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import progress_option, quiet_option, show_progress
+from .common import cluster_frames_option, progress_option, quiet_option, show_progress
 
 
 def _duration(seconds: float | None) -> str:
@@ -22,9 +22,7 @@ def _duration(seconds: float | None) -> str:
 @click.option("--workers", type=int, default=1, show_default=True, help="Scene jobs in parallel local processes.")
 @click.option("--cluster", metavar="local:N|tcp://HOST:PORT",
               help="Run the scene jobs of all files on Dask instead (a LocalCluster of N processes, or a scheduler).")
-@click.option("--cluster-frames", type=click.Choice(["auto", "read", "send"]), default="auto", show_default=True,
-              help="With --cluster: read (each worker reads its scene from the input), send (this process sends each "
-                   "scene's frames) or auto (send when every worker is on this machine, else read).")
+@cluster_frames_option
 @click.option("--parts", metavar="DIR|URL",
               help="Folder (or fsspec URL) for the part stores (default beside each output); on a cluster, storage "
                    "the workers share.")

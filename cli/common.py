@@ -10,7 +10,7 @@ from functools import partial
 import click
 
 __all__ = ["library_logs", "quiet_encoders", "overwrite_option", "quiet_option", "progress_option", "size_option",
-           "fps_option", "show_progress"]
+           "fps_option", "show_progress", "cluster_frames_option"]
 
 #: ``ctx.meta`` key: the CLI chose SVT_LOG itself (the user did not set it), so ``-q`` may lower it.
 _SVT_LOG_DEFAULTED = "neurocodec.svt_log_defaulted"
@@ -65,3 +65,10 @@ def show_progress(quiet: bool, progress: bool | None = None) -> bool:
     if progress is not None:
         return progress
     return not quiet and sys.stderr.isatty()
+
+
+#: ``--cluster-frames`` (encode and batch): how a cluster's jobs get their scene's frames.
+cluster_frames_option = click.option(
+    "--cluster-frames", type=click.Choice(["auto", "read", "send"]), default="auto", show_default=True,
+    help="With --cluster: read (each worker reads its scene from the input), send (this process sends each "
+         "scene's frames) or auto (send when every worker is on this machine, else read).")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from .common import fps_option, overwrite_option, progress_option, quiet_option, show_progress, size_option, strict_option
+from .common import cluster_frames_option, fps_option, overwrite_option, progress_option, quiet_option, show_progress, size_option, strict_option
 
 
 @click.command("encode")
@@ -37,9 +37,7 @@ from .common import fps_option, overwrite_option, progress_option, quiet_option,
 @click.option("--workers", type=int, default=1, show_default=True, help="Segments encoded in parallel processes.")
 @click.option("--cluster", metavar="local:N|tcp://HOST:PORT",
               help="Encode the scenes on Dask: a LocalCluster of N processes, or a running scheduler (same bytes).")
-@click.option("--cluster-frames", type=click.Choice(["auto", "read", "send"]), default="auto", show_default=True,
-              help="With --cluster: read (each worker reads its scene from the input), send (this process sends each "
-                   "scene's frames) or auto (send when every worker is on this machine, else read).")
+@cluster_frames_option
 @click.option("--parts", metavar="DIR|URL",
               help="Folder for the part store (default OUTPUT.parts/ beside OUTPUT); with --cluster, storage every "
                    "worker shares, so workers write their scenes there.")
