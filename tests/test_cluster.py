@@ -283,3 +283,26 @@ def test_the_batch_command_on_a_local_cluster(small_clip, det_clip, tmp_path):
     assert "2 of 2 files done (0 before this run), 0 failed" in res.stdout
     neurocodec.encode(det_clip, tmp_path / "det.ncv", strategy="x265", crf=30, segment_frames=4)
     assert (tmp_path / "d/det.ncv").read_bytes() == (tmp_path / "det.ncv").read_bytes()
+
+
+def test_progress_on_dask_moves_within_scenes(client, clip_dir, tmp_path):
+    """Workers report each job's phase and frames through a Dask queue, as local workers do through a pipe."""
+    from tests.conftest import make_clip
+
+    clip = make_clip(clip_dir / "prog.y4m", 320, 240, 12, image="chelsea", pan=(2.1, 0.7))
+    labels, counts = [], []
+
+    class Rec:
+        def phase(self, label):
+            labels.append(label)
+
+        def __call__(self, done, total):
+            if labels[-1].startswith("encode"):
+                counts.append(done)
+
+    kw = {"strategy": "x265", "preset": "slower", "crf": 24, "segment_frames": 6}
+    neurocodec.encode(clip, tmp_path / "p.ncv", executor=client, progress=Rec(), **kw)
+    assert counts == sorted(counts) and counts[-1] == 12
+    assert "encode [measure]" in labels  # only a worker's report from inside a running scene says so
+    neurocodec.encode(clip, tmp_path / "q.ncv", **kw)
+    assert (tmp_path / "p.ncv").read_bytes() == (tmp_path / "q.ncv").read_bytes()

@@ -16,6 +16,9 @@ started and stopped with the encode) or a scheduler address
 (``tcp://HOST:PORT``, ``tls://...``). The API also takes a running
 :class:`distributed.Client`, which the executor uses and leaves open.
 
+With a ``report`` hook, jobs send their progress through a Dask queue
+(throttled, see :data:`_REPORT_S`), as local workers do through a pipe.
+
 A job that raises is tried :data:`RETRIES` more times (shared storage has bad
 moments); one whose worker dies is re-run by Dask on another worker, up to the
 scheduler's ``distributed.scheduler.allowed-failures`` (3 by default). After
@@ -26,7 +29,10 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
+import uuid
 import warnings
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: Extra tries of a job that raised, before its error fails the encode.
 RETRIES = 1
+#: Seconds between a job's progress reports (each is a round trip to the scheduler); a new phase goes at once.
+_REPORT_S = 0.5
 
 
 class DaskExecutor:
@@ -55,6 +63,9 @@ class DaskExecutor:
 
     def __init__(self, spec: str | None = None, *, client: Any = None, capture: bool = False):
         self.capture = capture
+        #: ``report(index, phase, frames)`` for jobs' progress (see :mod:`.executor`); may be set after construction.
+        self.report: Callable[[Any, str, int], None] | None = None
+        self._queue = None
         self._cluster = None
         self._own_client = client is None
         self._pending: dict[Any, Any] = {}
@@ -96,15 +107,40 @@ class DaskExecutor:
             # A job carrying its scene's raw frames is megabytes, and Dask advises scatter for that. But scattered
             # data lives on one worker and is lost with it, so its job could not be re-run elsewhere.
             warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
-            fut = self.client.submit(task.fn, *task.args, pure=False, retries=RETRIES)
+            if self.report is None:
+                fut = self.client.submit(task.fn, *task.args, pure=False, retries=RETRIES)
+            else:
+                fut = self.client.submit(_reporting, self._progress_queue().name, task.fn, task.index, *task.args,
+                                         pure=False, retries=RETRIES)
         self._pending[fut] = task
+
+    def _progress_queue(self):
+        if self._queue is None:
+            from distributed import Queue  # why: distributed is optional and heavy
+
+            self._queue = Queue(f"neurocodec-progress-{uuid.uuid4().hex}", client=self.client)
+        return self._queue
+
+    def _drain_reports(self) -> None:
+        if self._queue is None:
+            return
+        try:
+            items = self._queue.get(timeout=0.01, batch=True)
+        except Exception:  # noqa: BLE001 - progress is best effort; the jobs' results are what count
+            return
+        for item in items:
+            self.report(*item)
 
     def next_finished(self) -> tuple[Any, Any]:
         from distributed import wait  # why: distributed is optional and heavy
 
         done = [f for f in self._pending if f.done()]
-        if not done:
-            wait(list(self._pending), return_when="FIRST_COMPLETED")
+        while not done:
+            try:
+                wait(list(self._pending), timeout=_REPORT_S if self._queue else None, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                pass
+            self._drain_reports()
             done = [f for f in self._pending if f.done()]
         fut = min(done, key=lambda f: self._pending[f].index)  # the earliest of those finished together
         task = self._pending.pop(fut)
@@ -141,3 +177,23 @@ def _own_addresses() -> set[str]:
         return {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
     except OSError:
         return set()
+
+
+def _reporting(queue: str, fn, index, *args):
+    """``fn(*args)`` on a worker, its progress sent to the Dask queue ``queue`` as ``(index, phase, frames)``."""
+    from distributed import Queue  # why: distributed is optional and heavy
+
+    q = Queue(queue)
+    last = {"phase": None, "t": 0.0}
+
+    def progress(phase: str, frames: int) -> None:
+        now = time.monotonic()
+        if phase == last["phase"] and now - last["t"] < _REPORT_S:
+            return
+        last.update(phase=phase, t=now)
+        try:
+            q.put((index, phase, frames))
+        except Exception:  # noqa: BLE001 - a lost report must not fail the scene
+            log.debug("progress report of %s lost", index, exc_info=True)
+
+    return fn(*args, progress=progress)

@@ -24,7 +24,7 @@ files can put the scene jobs of all of them on one executor (:mod:`.batch`).
 The output bytes never depend on the worker count. Memory holds at most
 ``workers + 1`` scenes of raw frames. Progress (:mod:`.tracking`) is counted
 in frames: those read by the analysis, then those taken by the final encodes
-(local workers send theirs through a queue; on Dask, a scene counts when it is stored).
+(local workers send theirs through a pipe, Dask jobs through a Dask queue).
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ class EncodingAgent:
                     job.alloc = self._allocate(job, shared, progress)
                     job.decisions = job.alloc.decisions
                 tracker = EncodeTracker(progress, job.scenes, job.finished()) if progress else None
+                if tracker and shared is not None and shared is not executor and hasattr(shared, "report"):
+                    shared.report = tracker.scene  # our Dask executor: jobs report through a Dask queue
                 ex = shared or make_executor(self.options.workers, tracker.scene if tracker else None)
                 for i, result in run_tasks(ex, self.tasks(job, ex), close=shared is None):
                     self.store(job, i, result)

@@ -137,7 +137,7 @@ class ProcessExecutor:
 def make_executor(workers: int, report: Report | None = None, cluster: Any = None, *,
                   capture: bool = False) -> Executor:
     """A Dask executor when ``cluster`` is given (a spec or a :class:`distributed.Client`; :mod:`.cluster`;
-    progress per finished scene only), else an inline executor for one worker, else a pool of ``workers``
+    jobs report progress through a Dask queue), else an inline executor for one worker, else a pool of ``workers``
     local processes. ``capture``: failed tasks come back as :class:`TaskFailed`."""
     if isinstance(cluster, str):
         return DaskExecutor(cluster, capture=capture)
