@@ -143,3 +143,17 @@ def test_outputs_of_one_name_in_two_folders_keep_their_parts_apart(catalogue, tm
     neurocodec.encode(catalogue / "c.y4m", tmp_path / "c.ncv", strategy="x264", crf=30, segment_frames=3)
     assert (tmp_path / "out/two/x.ncv").read_bytes() == (tmp_path / "c.ncv").read_bytes()
     assert list((tmp_path / "parts").iterdir()) == []
+
+
+def test_a_manifest_too_large_or_not_a_file_is_refused(tmp_path, monkeypatch):
+    import neurocodec.agents.manifest as manifest
+
+    (tmp_path / "m.csv").write_text("input\n" + "a.y4m\n" * 50)
+    monkeypatch.setattr(manifest, "MAX_BYTES", 100)
+    with pytest.raises(SettingsError, match=r"m\.csv: a manifest is at most 0 MiB"):
+        read_manifest(tmp_path / "m.csv")
+    with pytest.raises(SettingsError, match="no such manifest file"):
+        read_manifest(tmp_path)  # a folder
+    (tmp_path / "m.txt").write_text("input\na.y4m\n")
+    with pytest.raises(SettingsError, match=r"\.csv \(with a header row\) or \.jsonl"):
+        read_manifest(tmp_path / "m.txt")

@@ -38,6 +38,7 @@ __all__ = ["BatchProgress", "BatchReport", "run_batch", "status_path", "STATUS_S
 
 log = logging.getLogger(__name__)
 STATUS_SUFFIX = ".status.json"
+_MAX_STATUS_BYTES = 1 << 20
 
 
 @dataclass
@@ -121,6 +122,8 @@ class _Batch:
     def already_done(self, item: BatchItem) -> dict[str, Any] | None:
         path = status_path(self.out_dir, item)
         try:
+            if path.stat().st_size > _MAX_STATUS_BYTES:
+                return None  # not one this batch wrote: encode the file again
             doc = json.loads(path.read_text())
         except (OSError, ValueError):
             return None

@@ -32,7 +32,7 @@ from ..errors import SettingsError
 from ..settings import EncodeOptions
 from .planner import ScenePlanner
 
-__all__ = ["BatchItem", "read_manifest", "SETTINGS", "MAX_ITEMS"]
+__all__ = ["BatchItem", "read_manifest", "SETTINGS", "MAX_ITEMS", "MAX_BYTES"]
 
 #: Per-file settings a manifest may give, and the type each is read as.
 SETTINGS: dict[str, type] = {
@@ -41,8 +41,9 @@ SETTINGS: dict[str, type] = {
     "segment_frames": int, "min_scene_frames": int, "max_scene_frames": int, "measure_quality": bool,
     "size": str, "fps": str, "opts": dict,
 }
-#: Files one manifest may list (a bound on what a manifest makes this process hold).
+#: Files one manifest may list, and its largest size (bounds on what a manifest makes this process hold).
 MAX_ITEMS = 1_000_000
+MAX_BYTES = 256 * 2**20
 _NOT_IN_BATCH = {"bitrate": "a target bitrate is not supported in a batch yet (its allocation probes every scene of "
                             "the file first); give crf, quality or a quality target"}
 
@@ -74,6 +75,8 @@ def read_manifest(path: str | os.PathLike) -> list[BatchItem]:
     p = Path(path)
     if not p.is_file():
         raise SettingsError(f"{p}: no such manifest file")
+    if p.stat().st_size > MAX_BYTES:
+        raise SettingsError(f"{p}: a manifest is at most {MAX_BYTES // 2**20} MiB; split it")
     suffix = p.suffix.lower()
     if suffix == ".csv":
         rows = _csv_rows(p)
