@@ -72,6 +72,7 @@ class DaskExecutor:
         if client is not None:
             self.client = client
             self.workers = max(1, sum(client.nthreads().values()))
+            _warn_threads(client)
             return
         if spec is None:
             raise TypeError("DaskExecutor needs a cluster spec or a client")
@@ -92,6 +93,7 @@ class DaskExecutor:
                 raise SettingsError(f"cluster {spec}: cannot reach the scheduler ({exc})") from None
         #: Jobs kept in flight: one per worker thread (at least one).
         self.workers = max(1, sum(self.client.nthreads().values()))
+        _warn_threads(self.client)
 
     def workers_here(self) -> bool:
         """Whether every worker now connected runs on this machine (its address is a loopback one)."""
@@ -197,3 +199,13 @@ def _reporting(queue: str, fn, index, *args):
             log.debug("progress report of %s lost", index, exc_info=True)
 
     return fn(*args, progress=progress)
+
+
+def _warn_threads(client) -> None:
+    """Scene jobs expect a process each: the encoders and PyTorch set their threads per process."""
+    many = {w: n for w, n in client.nthreads().items() if n > 1}
+    if many:
+        worker, n = next(iter(many.items()))
+        log.warning("%d Dask worker(s) run several threads (%s: %d): their scenes share a process, and PyTorch's "
+                    "per-process thread setting with it; start workers with --nthreads 1 (and --nworkers N)",
+                    len(many), worker, n)
