@@ -157,3 +157,20 @@ def test_a_manifest_too_large_or_not_a_file_is_refused(tmp_path, monkeypatch):
     (tmp_path / "m.txt").write_text("input\na.y4m\n")
     with pytest.raises(SettingsError, match=r"\.csv \(with a header row\) or \.jsonl"):
         read_manifest(tmp_path / "m.txt")
+
+
+def test_an_unexpected_error_in_one_file_fails_only_that_file(catalogue, tmp_path, monkeypatch):
+    from neurocodec.agents.encoder import EncodingAgent
+
+    plan = EncodingAgent.plan
+
+    def plan_but_break_b(self, source, dst, **kw):
+        if str(source.path).endswith("b.y4m"):
+            raise RuntimeError("the analysis fell over")
+        return plan(self, source, dst, **kw)
+
+    monkeypatch.setattr(EncodingAgent, "plan", plan_but_break_b)
+    res = run_batch(read_manifest(catalogue / "m.csv"), tmp_path / "out")
+    assert res.progress.files_done == 2
+    assert sorted(s["reason"] for s in res.failed) == [
+        f"{catalogue / 'b.y4m'}: RuntimeError: the analysis fell over", f"{catalogue / 'gone.y4m'}: no such file or folder"]

@@ -157,6 +157,7 @@ class _Batch:
     def _plan(self, n: int, item: BatchItem) -> _File | None:
         dst = self.out_dir / item.output
         key = self._identity(item)
+        source = None
         try:
             check_not_input(dst, item.input, inside=True)
             options = item.options(**self.common)
@@ -165,7 +166,9 @@ class _Batch:
             self._write(item, {"state": "running", "key": key})
             dst.parent.mkdir(parents=True, exist_ok=True)
             job = agent.plan(source, dst, overwrite=True, remote=self.remote)
-        except (NeurocodecError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one file's failure, whatever it is, must not stop the others
+            if source is not None:
+                source.close()
             self.fail(n, item, _reason(exc))
             return None
         f = _File(n, item, agent, job, key, time.monotonic(), set(range(len(job.scenes))) - job.finished())
@@ -187,7 +190,7 @@ class _Batch:
             return
         try:
             f.agent.store(f.job, i, result)
-        except (NeurocodecError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - as in _plan
             self._drop(f, _reason(exc))
             return
         f.remaining.discard(i)
@@ -210,7 +213,7 @@ class _Batch:
         self.files.pop(f.n, None)
         try:
             report = f.agent.finish(f.job, f.t0)
-        except (NeurocodecError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - as in _plan
             f.job.store.abandon(hint=False)  # a rerun of the batch resumes by itself
             self.fail(f.n, f.item, _reason(exc))
             return
@@ -241,9 +244,14 @@ class _Batch:
 
 
 def _reason(exc: BaseException) -> str:
+    """One line for a status file: a neurocodec error as it is, anything else with its type."""
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         return f"{exc.filename}: {exc.strerror}"
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    if not isinstance(exc, NeurocodecError):
+        log.debug("unexpected error", exc_info=exc)
+        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text or type(exc).__name__
 
 
 def run_batch(
