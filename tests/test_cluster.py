@@ -306,3 +306,19 @@ def test_progress_on_dask_moves_within_scenes(client, clip_dir, tmp_path):
     assert "encode [measure]" in labels  # only a worker's report from inside a running scene says so
     neurocodec.encode(clip, tmp_path / "q.ncv", **kw)
     assert (tmp_path / "p.ncv").read_bytes() == (tmp_path / "q.ncv").read_bytes()
+
+
+def test_jobs_in_flight_follow_a_growing_cluster():
+    """A deployer's workers join during the encode: the executor keeps one job per worker thread now connected."""
+    from distributed import Client, LocalCluster
+
+    from neurocodec.agents.cluster import DaskExecutor
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as c:
+        ex = DaskExecutor(client=c)
+        assert ex.workers == 1
+        cluster.scale(3)
+        c.wait_for_workers(3, timeout=60)
+        time.sleep(1.1)
+        assert ex.workers == 3

@@ -69,9 +69,9 @@ class DaskExecutor:
         self._cluster = None
         self._own_client = client is None
         self._pending: dict[Any, Any] = {}
+        self._threads = (0.0, 1)
         if client is not None:
             self.client = client
-            self.workers = max(1, sum(client.nthreads().values()))
             _warn_threads(client)
             return
         if spec is None:
@@ -91,9 +91,17 @@ class DaskExecutor:
                 self.client = Client(spec, timeout=30)
             except OSError as exc:
                 raise SettingsError(f"cluster {spec}: cannot reach the scheduler ({exc})") from None
-        #: Jobs kept in flight: one per worker thread (at least one).
-        self.workers = max(1, sum(self.client.nthreads().values()))
         _warn_threads(self.client)
+
+    @property
+    def workers(self) -> int:
+        """Jobs to keep in flight: one per worker thread now connected (at least one), so a cluster that grows
+        (a deployer's workers still starting) gets more; asked of the scheduler at most once a second."""
+        t, n = self._threads
+        if time.monotonic() - t > 1.0:
+            n = max(1, sum(self.client.nthreads().values()))
+            self._threads = (time.monotonic(), n)
+        return n
 
     def workers_here(self) -> bool:
         """Whether every worker now connected runs on this machine (its address is a loopback one)."""
