@@ -96,9 +96,10 @@ class EncodingAgent:
 
         t0 = time.perf_counter()
         check_writable(dst, overwrite)
-        shared = self._shared_executor(executor)
         source = src if isinstance(src, VideoSource) else open_source(src)
+        shared = None
         try:
+            shared = self._shared_executor(executor)
             remote = shared is not None and shared.remote
             job = self.plan(source, dst, overwrite=overwrite, progress=progress, remote=remote)
             try:
