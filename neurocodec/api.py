@@ -15,7 +15,7 @@ from .agents.encoder import EncodingAgent
 from .codec_config import CodecConfig, check_config, load_config, merge_config
 from .errors import InputError, NeurocodecError
 from .io.atomic import check_not_input
-from .io.readers import open_source
+from .io.readers import is_url, open_source
 from .metrics.quality import VideoQuality, compare_frames
 from .metrics.vmaf import VmafResult, vmaf_frames
 from .report import EncodeReport
@@ -117,7 +117,8 @@ def encode(
         strategy, preset, opts = merge_config(cfg, file or "configuration", strategy=strategy, preset=preset, options=opts)
         used = {"file": file, "strategy": cfg.strategy, "preset": cfg.preset, "options": dict(cfg.options),
                 "provenance": dict(cfg.provenance)}
-    for out in (dst, options.get("write_scenes")):
+    parts = options.get("parts")
+    for out in (dst, options.get("write_scenes"), None if parts is None or is_url(parts) else parts):
         check_not_input(out, src, options.get("scenes_file"), file, inside=True)
     opts = EncodeOptions(
         strategy=AUTO_STRATEGY if strategy is None else strategy,

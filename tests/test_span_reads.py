@@ -119,3 +119,13 @@ def test_a_source_and_a_part_store_behind_fsspec_urls_give_the_same_bytes(tmp_pa
     assert all(p.startswith("/parts/url.ncv-") for p in seen) and not fs.ls("/parts")  # and was removed at the end
     with pytest.raises(SourceNotFoundError, match="memory://clips/gone.mp4: no such file"):
         neurocodec.encode("memory://clips/gone.mp4", tmp_path / "gone.ncv", **kw)
+
+
+def test_parts_may_not_go_inside_the_input_folder(tmp_path):
+    import neurocodec
+    from neurocodec.errors import OutputIsInputError
+
+    src = _source("png", tmp_path)
+    with pytest.raises(OutputIsInputError):
+        neurocodec.encode(src.path, tmp_path / "o.ncv", strategy="x264", parts=str(tmp_path / "png" / "parts"))
+    assert not (tmp_path / "png" / "parts").exists()
