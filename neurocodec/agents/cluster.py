@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 RETRIES = 1
 #: Seconds between a job's progress reports (each is a round trip to the scheduler); a new phase goes at once.
 _REPORT_S = 0.5
+_DIED = "its worker died on every try"
 
 
 class DaskExecutor:
@@ -156,14 +157,13 @@ class DaskExecutor:
         task = self._pending.pop(fut)
         if fut.status == "error":
             exc = fut.exception()
+            died = type(exc).__name__ == "KilledWorker"
             if self.capture:
-                if type(exc).__name__ == "KilledWorker":
-                    return task.index, TaskFailed(task.label, "its worker died on every try")
-                return task.index, TaskFailed.of(task, exc)
+                return task.index, TaskFailed(task.label, _DIED) if died else TaskFailed.of(task, exc)
             if isinstance(exc, NeurocodecError):
                 raise exc  # it names the file and what was wrong
-            if type(exc).__name__ == "KilledWorker":
-                raise EncoderError(f"{task.label}: its worker died on every try (Dask gave up after "
+            if died:
+                raise EncoderError(f"{task.label}: {_DIED} (Dask gave up after "
                                    "distributed.scheduler.allowed-failures)") from None
             raise EncoderError(f"{task.label} failed on every try: {type(exc).__name__}: {exc}") from exc
         return task.index, fut.result()

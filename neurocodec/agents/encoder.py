@@ -171,8 +171,9 @@ class EncodingAgent:
                 sjob = self.planner.job(self.mode, scene, i, (), fps, job.decisions[i])
                 yield Task(key(i), encode_span, (ref, span, sjob, center, parts), f"{label}{i}")
             return
+        pending = set(todo)
         for i, scene, frames in scene_frames(job.source, job.scenes):
-            if i not in todo:
+            if i not in pending:
                 continue
             sjob = self.planner.job(self.mode, scene, i, frames, fps, job.decisions[i])
             if executor.remote:

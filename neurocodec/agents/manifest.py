@@ -129,7 +129,8 @@ def _jsonl_rows(p: Path):
 def _item(p: Path, line: int, row: dict[str, Any]) -> BatchItem:
     where = f"{p}:{line}"
     unknown = sorted(set(row) - set(SETTINGS) - {"input", "output"})
-    for key in unknown:
+    if unknown:
+        key = unknown[0]
         raise SettingsError(f"{where}: {_NOT_IN_BATCH.get(key) or f'unknown column {key!r}'}")
     src = row.get("input")
     if not isinstance(src, str) or not src:

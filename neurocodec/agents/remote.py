@@ -19,14 +19,14 @@ from __future__ import annotations
 import logging
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
 from ..errors import InputError
 from ..io.frame import Frame, frame_crc
-from ..io.readers import FrameFolderSource, PyAVSource, RawYuvSource, VideoSource, open_source
+from ..io.readers import FrameFolderSource, PyAVSource, RawYuvSource, VideoSource, is_url, open_source
 from .assembly import part_meta
 from .parts import PartStore
 from .scene import SceneJob, SceneProgress, SceneResult, encode_scene
@@ -50,7 +50,7 @@ class SourceRef:
         """A reference workers may open, or None for a source that exists only in this process."""
         if type(source) not in (PyAVSource, FrameFolderSource, RawYuvSource):
             return None
-        path = source.path if "://" in source.path else os.path.abspath(source.path)
+        path = source.path if is_url(source.path) else os.path.abspath(source.path)
         size = (source.info.width, source.info.height) if isinstance(source, RawYuvSource) else None
         return cls(path, size, source.info.fps)
 
@@ -95,22 +95,20 @@ class SpanLedger(VideoSource):
     def span(self, start: int, frames: int) -> Span:
         """The span of ``frames`` frames from ``start``; frames the analysis did not read leave the CRC short,
         so a worker's check fails rather than encode other frames."""
-        crc = 0
-        for c in self.crcs[start : start + frames]:
-            crc = _chain(crc, c)
-        return Span(start, frames, self.pts[start] if start < len(self.pts) else None, crc)
+        pts = self.pts[start] if start < len(self.pts) else None
+        return Span(start, frames, pts, _chain(self.crcs[start : start + frames]))
 
 
-def _chain(crc: int, frame_crc_value: int) -> int:
+def _chain(frame_crcs: Iterable[int]) -> int:
     """A scene's CRC: the CRC-32 of its frames' CRCs (4 bytes each, big-endian), in order."""
-    return zlib.crc32(frame_crc_value.to_bytes(4, "big"), crc)
+    crc = 0
+    for c in frame_crcs:
+        crc = zlib.crc32(c.to_bytes(4, "big"), crc)
+    return crc
 
 
 def _span_crc(frames: tuple[Frame, ...]) -> int:
-    crc = 0
-    for f in frames:
-        crc = _chain(crc, frame_crc(f))
-    return crc
+    return _chain(frame_crc(f) for f in frames)
 
 
 def read_span(ref: SourceRef, span: Span) -> tuple[Frame, ...]:

@@ -10,10 +10,10 @@ the timestamp a full read recorded (:attr:`PyAVSource.frame_pts`).
 
 from __future__ import annotations
 
-import logging
-import os
 import contextlib
 import itertools
+import logging
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -185,13 +185,13 @@ class PyAVSource(VideoSource):
         except ImportError:
             raise InputError(f"{self.path}: reading a URL needs fsspec (pip install fsspec)") from None
         try:
-            handle = fsspec.open(self.path, "rb")
-            with handle as fh, av.open(fh) as container:
-                yield container
+            fh = fsspec.open(self.path, "rb").open()
         except FileNotFoundError:
             raise SourceNotFoundError(f"{self.path}: no such file") from None
         except (ImportError, ValueError) as exc:  # an unknown protocol, or its package missing
             raise InputError(f"{self.path}: {exc}") from None
+        with fh, av.open(fh) as container:
+            yield container
 
     def _decode(self, seek_pts: int | None) -> Iterator[av.VideoFrame]:
         """The stream's frames, from the first, or from the keyframe at or before ``seek_pts``."""
