@@ -33,6 +33,7 @@ from neurocodec.bitstream import (
     name_for_id,
     read_header,
 )
+from neurocodec.bitstream.bases import PARAMS_BASES
 from neurocodec.bitstream.chunks import CHUNK_OVERHEAD, Cursor, encode_varint, is_critical, pack_chunk
 from neurocodec.errors import NcvFormatError, NeurocodecError, OutputExistsError, SourceNotFoundError
 
@@ -258,7 +259,7 @@ def test_round_trip_header(sample):
     with NcvReader(path) as r:
         h = r.header
         assert isinstance(h, NcvHeader)
-        assert r.version == VERSION == (1, 1)
+        assert r.version == VERSION == (1, 2)
         assert (h.width, h.height) == (75, 47)
         assert h.fps == Fraction(30000, 1001) and isinstance(h.fps, Fraction)
         assert h.frame_count == 25 == w.frames_written
@@ -321,7 +322,7 @@ def test_index_matches_segments_and_segment_at(sample):
 def test_chunk_sizes_add_up_to_file_size(sample):
     path, w, sizes = sample
     data = path.read_bytes()
-    meta_chunk = CHUNK_OVERHEAD + len(json.dumps(META, sort_keys=True).encode())
+    meta_chunk = CHUNK_OVERHEAD + len(json.dumps(META, sort_keys=True, separators=(",", ":")).encode())
     with NcvReader(path) as r:
         segs = r.segments()
         entries = r.index()
@@ -366,14 +367,15 @@ def test_reader_closes_file(sample):
 def test_writer_matches_spec(sample):
     """The writer's bytes equal the hand-assembled file: the layout is frozen."""
     path, _, _ = sample
-    items = [pack_chunk(b"meta", json.dumps(META, sort_keys=True).encode())]
+    items = [pack_chunk(b"meta", json.dumps(META, sort_keys=True, separators=(",", ":")).encode())]
     # 1.1 stores each segment's params as a merge patch over the previous segment's, or whole as [params]
-    # where that is shorter or the params hold a null (which a merge patch cannot set).
-    stored = [SEGMENTS[0]["params"], [SEGMENTS[1]["params"]], [{}], SEGMENTS[3]["params"]]
+    # where that is shorter or the params hold a null (which a merge patch cannot set); 1.2 patches the first
+    # over its strategy's base params (x264's here, which share nothing with these: stored whole).
+    stored = [[SEGMENTS[0]["params"]], [SEGMENTS[1]["params"]], [{}], SEGMENTS[3]["params"]]
     for s, params in zip(SEGMENTS, stored, strict=True):
         items.append(seg(s["frame_count"], sid=s["strategy_id"], name=s["strategy"], payload=s["payload"],
                          params=params, hashes=s.get("weight_hashes", ())))
-    expected = build(items, head={"width": 75, "height": 47, "prim": 1, "trc": 1, "mat": 1, "rng": 2, "flags": 1})
+    expected = build(items, head={"width": 75, "height": 47, "prim": 1, "trc": 1, "mat": 1, "rng": 2, "flags": 3})
     assert path.read_bytes() == expected
 
 
@@ -627,7 +629,7 @@ def test_signature_without_version():
 def test_unsupported_major_version(small_file, major):
     data = bytearray(small_file)
     data[8] = major
-    with pytest.raises(NcvFormatError, match=f"version {major}.1") as info:
+    with pytest.raises(NcvFormatError, match=rf"version {major}\.{VERSION[1]} ") as info:
         NcvReader(bytes(data))
     assert info.value.offset == 8
 
@@ -798,7 +800,8 @@ def _cases():
         ("chroma 4:4:4", build(head={"chroma": 3}), "chroma", head_payload_off),
         ("10 bit", build(head={"depth": 10}), "bit depth", head_payload_off),
         ("range code", build(head={"rng": 3}), "range", head_payload_off),
-        ("flags", build(head={"flags": 2}), "flags", head_payload_off),
+        ("flags", build(head={"flags": 4}), "flags", head_payload_off),
+        ("base without delta", build(head={"flags": 2}), "PARAMS_BASE needs PARAMS_DELTA", head_payload_off),
         ("HEAD short", build(head=head_payload(frames=5, segs=2)[:-1]), "HEAD chunk must be 32", head_payload_off),
         ("HEAD long", build(head=head_payload(frames=5, segs=2) + b"\0"), "HEAD chunk must be 32", head_payload_off),
         ("no HEAD", SIGNATURE + b"\x01\x00" + pack_chunk(b"SEGM", b""), "expected a HEAD", PREAMBLE),
@@ -1121,8 +1124,9 @@ def test_params_repeat_nothing_from_the_previous_segment_and_read_back_whole(tmp
         assert r.segment_at(got[3].chunk_offset).params == params[3]  # seeking resolves the patches before it
     stored = [json.loads(json.dumps(p)) for p in params]
     raw = path.read_bytes()
-    # The second segment stores "{}"; the third only its CRF.
-    assert raw.count(b'"encoder":"libsvtav1"') == 1 and b'{"options":{"crf":"57"}}' in raw
+    # 1.2: the first segment stores what differs from SVT-AV1's base params; the second "{}"; the third its CRF.
+    assert b'"encoder"' not in raw and b'{"gop_size":250,"options":{"crf":"50"}}' in raw
+    assert b'{"options":{"crf":"57"}}' in raw
     assert b'[{"crf":40,"note":null,"opts":{"scale":0.5}}]' in raw and stored[4]["note"] is None
 
 
@@ -1152,3 +1156,24 @@ def test_scene_rows_pack_to_six_bytes_a_segment_and_read_back():
         {"class": "talking_head", "transition": "start", "psnr_yuv": 38.46, "ssim": 0.9543},
         {"class": None, "transition": "cut", "psnr_yuv": None, "ssim": None}]
     assert parse_scene_rows(raw, 1) == [] and parse_scene_rows(raw[:-1], 2) == [] and parse_scene_rows(b"", 2) == []
+
+
+# -- 1.2: the first segment's params are a patch over its strategy's base params -----------------------
+
+
+def test_the_first_segment_patches_over_its_strategy_base_only_in_a_1_2_file():
+    av1 = dict(sid=3, name="av1")
+    assert read_all(build([seg(2, params={}, **av1)], head={"flags": 1}))[1][0].params == {}  # 1.1
+    assert read_all(build([seg(2, params={}, **av1)], head={"flags": 3}))[1][0].params == PARAMS_BASES[3]
+    patched = read_all(build([seg(2, params={"options": {"crf": "50"}}, **av1)], head={"flags": 3}))[1][0].params
+    assert patched == PARAMS_BASES[3] | {"options": {"crf": "50", "preset": "6"}}
+    # A strategy without a base patches over {}; so does every later segment, over the one before it.
+    _, segs, _, _ = read_all(build([seg(1, sid=18, name="hybrid", params={"a": 1}), seg(1, params={})],
+                                   head={"flags": 3}))
+    assert [s.params for s in segs] == [{"a": 1}, {"a": 1}]
+
+
+def test_bases_are_frozen():
+    """Old files decode through these bases: editing one would change what they mean."""
+    canonical = json.dumps(PARAMS_BASES, sort_keys=True, separators=(",", ":")).encode()
+    assert hashlib.sha256(canonical).hexdigest()[:16] == "354c150a94e0597c"

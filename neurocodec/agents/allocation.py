@@ -28,15 +28,16 @@ __all__ = [
 ]
 
 #: Container bytes an encode pays once, as the bitrate allocator estimates them: preamble (10), HEAD chunk
-#: (44), ``meta`` (about 70), INDX, NEND and ``scnb`` framing (about 60), and the first segment's params
-#: (stored whole; later segments store only what changed: docs/bitstream.md).
-CONTAINER_BYTES = 290
+#: (44), ``meta`` (about 65), INDX, NEND and ``scnb`` framing (about 60), and the first segment's params
+#: (since bitstream 1.2 a patch over its strategy's base params: docs/bitstream.md).
+CONTAINER_BYTES = 200
 #: Container bytes per segment, as estimated: its SEGM chunk framing (12) and prefix (strategy name, frame
 #: range, its params' changes), its index entry (a few varints) and its 6-byte ``scnb`` row.
 #:
-#: Estimates, not sizes: a segment's params are only known once it is decided. Measured with bitstream 1.1
-#: (x264 and SVT-AV1 at CRF 40, 1, 4 and 8 fixed segments of a 48-frame QCIF clip): 324 + 35 per segment
-#: for x264, 286 + 35 per segment for SVT-AV1, container bytes besides the segments' payloads.
+#: Estimates, not sizes: a segment's params are only known once it is decided. Measured with bitstream 1.2
+#: (x264 and SVT-AV1 at CRF 40, 1, 4 and 8 fixed segments of the first 48 frames of multiscene_qcif_62f):
+#: 202 + 35 per segment for x264, 201 + 35 per segment for SVT-AV1, container bytes besides the segments'
+#: payloads (1.1: 324 and 286 + 35).
 SEGMENT_BYTES = 35
 
 

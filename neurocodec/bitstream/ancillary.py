@@ -34,7 +34,7 @@ _NO_SSIM = -0x8000
 
 def pack_meta(meta: dict[str, Any]) -> bytes:
     """The ``meta`` chunk's payload (sorted keys, so the same meta gives the same bytes)."""
-    return json.dumps(meta, sort_keys=True).encode("utf-8")
+    return json.dumps(meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def parse_meta(raw: bytes) -> dict[str, Any]:

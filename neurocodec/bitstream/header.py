@@ -23,6 +23,7 @@ __all__ = [
     "MAX_SEGMENTS",
     "CHROMA_420",
     "FLAG_PARAMS_DELTA",
+    "FLAG_PARAMS_BASE",
     "KNOWN_FLAGS",
     "NcvHeader",
     "pack_preamble",
@@ -30,8 +31,9 @@ __all__ = [
 ]
 
 SIGNATURE = b"\x89NCV\r\n\x1a\n"
-#: 1.1 added the header flag :data:`FLAG_PARAMS_DELTA` and the ancillary ``scnb`` chunk; it reads 1.0 files.
-VERSION = (1, 1)
+#: 1.1 added the header flag :data:`FLAG_PARAMS_DELTA` and the ancillary ``scnb`` chunk; 1.2 the flag
+#: :data:`FLAG_PARAMS_BASE` and the compacted AV1 packets of classical payload format 3. It reads 1.0 and 1.1.
+VERSION = (1, 2)
 PREAMBLE_SIZE = len(SIGNATURE) + 2  # signature, version major, minor
 _HEAD = struct.Struct(">IIIIIIBBBBBBH")
 HEAD_SIZE = _HEAD.size
@@ -44,7 +46,10 @@ _RANGE_CODES = {None: 0, False: 1, True: 2}
 #: HEAD flag (1.1): each SEGM's params are a JSON merge patch (RFC 7386) over the previous segment's.
 #: A 1.0 reader refuses such a file ("unknown header flags") instead of misreading it.
 FLAG_PARAMS_DELTA = 0x0001
-KNOWN_FLAGS = FLAG_PARAMS_DELTA
+#: HEAD flag (1.2, only with :data:`FLAG_PARAMS_DELTA`): the first SEGM's params are a patch over its strategy's
+#: base params (:mod:`.bases`), not over ``{}``. A 1.1 reader refuses the file at its header.
+FLAG_PARAMS_BASE = 0x0002
+KNOWN_FLAGS = FLAG_PARAMS_DELTA | FLAG_PARAMS_BASE
 
 
 def pack_preamble() -> bytes:
@@ -153,5 +158,7 @@ class NcvHeader:
             raise cur.error(f"invalid colour range code {rng}")
         if flags & ~KNOWN_FLAGS:
             raise cur.error(f"unknown header flags 0x{flags & ~KNOWN_FLAGS:04x} (written by a newer neurocodec?)")
+        if flags & FLAG_PARAMS_BASE and not flags & FLAG_PARAMS_DELTA:
+            raise cur.error("header flag PARAMS_BASE needs PARAMS_DELTA")
         full = {0: None, 1: False, 2: True}[rng]
         return cls(w, h, Fraction(num, den), frames, segs, chroma, depth, prim, trc, mat, full, flags)

@@ -19,8 +19,9 @@ from typing import Any, BinaryIO
 
 from ..errors import NcvFormatError, SourceNotFoundError
 from .ancillary import MAX_ANCILLARY_SIZE, MAX_META_SIZE, parse_meta, parse_scene_info, parse_scene_rows
+from .bases import params_base
 from .chunks import CHUNK_OVERHEAD, Cursor, is_critical
-from .header import FLAG_PARAMS_DELTA, PREAMBLE_SIZE, NcvHeader, parse_preamble
+from .header import FLAG_PARAMS_BASE, FLAG_PARAMS_DELTA, PREAMBLE_SIZE, NcvHeader, parse_preamble
 from .index import NEND_CHUNK_SIZE, NEND_SIZE, IndexEntry, unpack_index, unpack_nend
 from .segment import MAX_PREFIX_SIZE, SegmentInfo, SegmentPrefix, apply_params_patch
 
@@ -130,7 +131,7 @@ class NcvReader:
         expect_index = 0
         expect_frame = 0
         seen: list[SegmentInfo] = []
-        params: dict[str, Any] = {}
+        params: dict[str, Any] | None = None  # the previous segment's; None before the first
         index_entries = None
         self.meta = {}
         while True:
@@ -201,11 +202,13 @@ class NcvReader:
         self._chunk_at(seg.chunk_offset, want=b"SEGM")
         return self._read_exact(seg.payload_offset, seg.payload_size, f"segment {seg.index} payload")
 
-    def _parse_segm(self, offset: int, poff: int, plen: int, previous: dict[str, Any]) -> SegmentInfo:
+    def _parse_segm(self, offset: int, poff: int, plen: int, previous: dict[str, Any] | None) -> SegmentInfo:
         # The metadata prefix is small and bounded; read at most that much.
         cur = Cursor(self._read_exact(poff, min(plen, MAX_PREFIX_SIZE), "SEGM"), poff, self.path)
         prefix = SegmentPrefix.unpack(cur)
         params = prefix.params
+        if previous is None:  # the first segment
+            previous = params_base(prefix.strategy_id) if self.header.flags & FLAG_PARAMS_BASE else {}
         if not self.header.flags & FLAG_PARAMS_DELTA and not isinstance(params, dict):
             raise self._error("params must be a JSON object", poff)
         if self.header.flags & FLAG_PARAMS_DELTA:
@@ -260,7 +263,7 @@ class NcvReader:
             raise self._error("segment offset outside the file", chunk_offset)
         _, poff, plen = self._chunk_at(chunk_offset, want=b"SEGM")
         if not self.header.flags & FLAG_PARAMS_DELTA:
-            return self._parse_segm(chunk_offset, poff, plen, {})
+            return self._parse_segm(chunk_offset, poff, plen, None)
         for seg in self.iter_segments():
             if seg.chunk_offset == chunk_offset:
                 return seg

@@ -6,7 +6,8 @@ Layout::
     HEAD chunk                      fixed-size stream header
     meta chunk (ancillary)          JSON: writer name and version
     SEGM chunk x N                  one per scene: strategy, frame range, weight hashes, params (a merge
-                                    patch over the previous segment's), payload
+                                    patch over the previous segment's; the first one's over its
+                                    strategy's base params), payload
     scnb chunk (ancillary)          per-segment scene class and measured quality (added by the encoder)
     INDX chunk                      chunk offset and frame range of every segment
     NEND chunk                      offset of INDX (fixed size, always last)
@@ -27,9 +28,19 @@ from typing import Any
 
 from ..io.atomic import atomic_path
 from .ancillary import MAX_ANCILLARY_SIZE, pack_meta
+from .bases import params_base
 from .chunks import is_critical, pack_chunk
-from .header import (CHROMA_420, FLAG_PARAMS_DELTA, MAX_DIM, MAX_FRAMES, MAX_SEGMENTS, PREAMBLE_SIZE, NcvHeader,
-                     pack_preamble)
+from .header import (
+    CHROMA_420,
+    FLAG_PARAMS_BASE,
+    FLAG_PARAMS_DELTA,
+    MAX_DIM,
+    MAX_FRAMES,
+    MAX_SEGMENTS,
+    PREAMBLE_SIZE,
+    NcvHeader,
+    pack_preamble,
+)
 from .index import IndexEntry, pack_index, pack_nend
 from .segment import SegmentPrefix, params_patch
 
@@ -98,7 +109,8 @@ class NcvWriter:
 
     def _header(self, frames: int, segments: int) -> NcvHeader:
         w, h, fps, (prim, trc, mat, full) = self._geometry
-        return NcvHeader(w, h, fps, frames, segments, CHROMA_420, 8, prim, trc, mat, full, FLAG_PARAMS_DELTA)
+        return NcvHeader(w, h, fps, frames, segments, CHROMA_420, 8, prim, trc, mat, full,
+                         FLAG_PARAMS_DELTA | FLAG_PARAMS_BASE)
 
     @property
     def frames_written(self) -> int:
@@ -140,7 +152,7 @@ class NcvWriter:
         if not isinstance(params or {}, dict):
             raise ValueError("segment params must be a dict")
         params = json.loads(json.dumps(params or {}))  # as a reader will see them (tuples become lists, ...)
-        patch = params_patch(self._params, params)
+        patch = params_patch(self._params if index else params_base(strategy_id), params)
         prefix = SegmentPrefix(
             index, strategy_id, strategy, self._frames, frame_count, weight_hashes, patch
         ).pack()

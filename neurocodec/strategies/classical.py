@@ -2,12 +2,14 @@
 
 The payload is the codec's elementary stream, packet by packet::
 
-    u8 format (2) | varint extradata size | extradata | varint packet count |
+    u8 format (2 or 3) | varint extradata size | extradata | varint packet count |
     per packet: varint size | packet bytes
 
-Format 1 (written before bitstream 1.1, still read) also had a flags byte
-before each packet's size (bit 0: keyframe); nothing read it, and on short
-low-rate clips a byte per frame was a per cent of the file.
+Format 3 (bitstream 1.2, AV1 only) stores each temporal unit without its
+temporal delimiter and its last OBU's size (:mod:`.obu`); readers restore the
+encoder's bytes. Format 1 (written before bitstream 1.1, still read) also had a
+flags byte before each packet's size (bit 0: keyframe); nothing read it, and on
+short low-rate clips a byte per frame was a per cent of the file.
 
 Each segment is an independent stream starting with a keyframe. The exact
 encoder options, and an equivalent ``ffmpeg`` command line, are stored in the
@@ -38,6 +40,7 @@ from ..bitstream.chunks import Cursor, encode_varint
 from ..errors import EncoderError, NcvFormatError
 from ..io.avframes import from_av, to_av, to_packet
 from ..io.frame import Frame, crop, pad_edges
+from . import obu
 from .base import AutoCapability, DecodeContext, Strategy, StrategySettings
 from .options import changed_options, option, option_specs
 
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 
 _PAYLOAD_FORMAT = 2
 _FLAGGED_FORMAT = 1  # format 1: a flags byte before each packet
+_OBU_FORMAT = 3  # format 2 with AV1 temporal units compacted (obu.compact)
 _MAX_EXTRADATA = 1 << 20
 
 
@@ -54,6 +58,8 @@ class ClassicalStrategy(Strategy):
     """Shared machinery: an FFmpeg encoder/decoder pair driven in memory."""
 
     encoder: str
+    #: Packets are AV1 temporal units, stored compacted (payload format 3) where every one allows it.
+    obu_packets: bool = False
     decoders: tuple[str, ...]
     presets: tuple[str, ...]
     default_crf: float
@@ -163,7 +169,12 @@ class ClassicalStrategy(Strategy):
         # A float rate (29.97002997...) would become a huge exact fraction that FFmpeg's rationals cannot hold.
         fps = Fraction(fps).limit_denominator(1_000_000) if isinstance(fps, float) else Fraction(fps)
         extradata, packets = self._encode_packets([pad_edges(f, w, h) for f in frames], settings, desc, fps)
-        out = [bytes([_PAYLOAD_FORMAT]), encode_varint(len(extradata)), extradata, encode_varint(len(packets))]
+        fmt = _PAYLOAD_FORMAT
+        if self.obu_packets:
+            compacted = [obu.compact(p) for p in packets]
+            if all(c is not None for c in compacted):
+                fmt, packets = _OBU_FORMAT, compacted
+        out = [bytes([fmt]), encode_varint(len(extradata)), extradata, encode_varint(len(packets))]
         for data in packets:
             out += [encode_varint(len(data)), data]
         return b"".join(out)
@@ -200,7 +211,8 @@ class ClassicalStrategy(Strategy):
 
     @staticmethod
     def packets(payload: bytes) -> list[bytes]:
-        """The encoder packets in a payload (their concatenation is the elementary stream)."""
+        """The encoder packets in a payload, as the encoder wrote them (their concatenation is the elementary
+        stream)."""
         return [bytes(p) for p in _read_payload(payload, "payload", len(payload))[1]]
 
     def _decoder(self):
@@ -249,8 +261,8 @@ class ClassicalStrategy(Strategy):
 
 
 def _read_payload(payload: bytes, what: str, max_packets: int,
-                  empty: str | None = None) -> tuple[bytes, Iterator[memoryview]]:
-    """A packet-stream payload's extradata, and its packets as they are read (then the end is checked).
+                  empty: str | None = None) -> tuple[bytes, Iterator[bytes | memoryview]]:
+    """A packet-stream payload's extradata, and the encoder's packets as they are read (then the end is checked).
 
     Raises:
         NcvFormatError: An unknown format, a field past its bound, bytes after the last packet, or (with
@@ -258,18 +270,23 @@ def _read_payload(payload: bytes, what: str, max_packets: int,
     """
     cur = Cursor(payload)
     fmt = cur.u8("payload format")
-    if fmt not in (_PAYLOAD_FORMAT, _FLAGGED_FORMAT):
+    if fmt not in (_PAYLOAD_FORMAT, _FLAGGED_FORMAT, _OBU_FORMAT):
         raise cur.error(f"{what} format {fmt} is not supported")
     extradata = bytes(cur.blob("extradata", _MAX_EXTRADATA))
     count = cur.varint("packet count", max_packets)
 
-    def packets() -> Iterator[memoryview]:
+    def packets() -> Iterator[bytes | memoryview]:
         for _ in range(count):
             if fmt == _FLAGGED_FORMAT:
                 cur.u8("packet flags")
             data = cur.blob("packet", cur.remaining)
             if empty is not None and not len(data):
                 raise cur.error(empty)
+            if fmt == _OBU_FORMAT:
+                try:
+                    data = obu.expand(bytes(data))
+                except ValueError as exc:
+                    raise cur.error(f"{what}: {exc}") from None
             yield data
         cur.expect_end(what)
 
@@ -396,6 +413,7 @@ class AV1(ClassicalStrategy):
     id = 3
     encoder = "libsvtav1"
     decoders = ("libdav1d", "av1")
+    obu_packets = True
     Options = AV1Options
     params_option = "svtav1-params"
     presets = _AV1_PRESETS

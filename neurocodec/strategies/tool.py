@@ -177,6 +177,7 @@ class AOM(ToolStrategy):
     id = 4
     encoder = "libaom-av1"
     decoders = ("libdav1d", "av1")
+    obu_packets = True
     Options = AOMOptions
     presets = tuple(str(c) for c in range(9))
     default_crf = 32
