@@ -71,4 +71,4 @@ def test_each_scene_picks_the_measured_best_candidate(sharp_then_soft, tmp_path)
         assert (d["strategy"], d["preset"]) == winner, (seg.index, d, best)
         # Within 5 % of the best cost: trials run at a faster preset than the final encode.
         assert _cost(scene, d["strategy"], d["preset"], d["crf"], lam) <= 1.05 * best[winner]
-        assert len(best) == 3  # SVT-AV1 preset 4 and the ladder's 3/4 and 1/2 rungs, each measured
+        assert len(best) == 4  # SVT-AV1 preset 4 and the ladder's 3/4, 2/3 and 1/2 rungs, each measured

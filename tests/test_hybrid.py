@@ -42,6 +42,9 @@ def test_preset_grammar():
     assert _parse(None) == HybridOptions()
     assert _parse(str(HybridOptions("x265", "fast", 0.75, 7))) == HybridOptions("x265", "fast", 0.75, 7)
     assert _parse("av1:4/scale=0.5/adapt=40/network=false") == HybridOptions("av1", "4", 0.5, 40, False)
+    # 2/3 is written 0.667 and read back exactly (within 0.001 of a choice is that choice).
+    assert str(HybridOptions("av1", "4", 2 / 3)) == "av1:4/scale=0.667/adapt=200"
+    assert _parse("av1:4/scale=0.667").scale == _parse("av1:4/scale=0.6667").scale == 2 / 3
     for bad in ("vp9", "av1/scale=0.3", "av1/adapt=x", "av1/colour=1"):
         with pytest.raises(SettingsError, match="hybrid"):
             _parse(bad)
@@ -185,10 +188,10 @@ def test_auto_resolution_ladder_per_effort():
     assert hybrids("fast") == []
     # The ladder wins only at low rates: at knob 28 (SVT-AV1 CRF 46 < ladder-crf 50) it is not tried.
     assert hybrids("medium", quality=28) == [] and hybrids("medium", quality=33) != []
-    # medium: the ladder only (3/4 and 1/2 scale, no network), base at SVT-AV1 preset 4, trials at preset 6
-    assert hybrids("medium") == [(0.5, False, "4", "6"), (0.75, False, "4", "6")]
+    # medium: the ladder only (3/4, 2/3 and 1/2 scale, no network), base at SVT-AV1 preset 4, trials at preset 6
+    assert hybrids("medium") == [(0.5, False, "4", "6"), (2 / 3, False, "4", "6"), (0.75, False, "4", "6")]
     # slow: the same ladder on SVT-AV1 preset 2 (trials at 4), on every scene class; the network in no effort
-    assert hybrids("slow", "static") == [(0.5, False, "2", "4"), (0.75, False, "2", "4")]
+    assert hybrids("slow", "static") == [(0.5, False, "2", "4"), (2 / 3, False, "2", "4"), (0.75, False, "2", "4")]
 
 
 def test_network_off_is_the_upscaled_base_and_costs_no_network_macs(tmp_path):

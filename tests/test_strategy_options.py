@@ -57,7 +57,7 @@ def test_given_options_reach_the_encoder_params_and_are_stored_typed():
     ("av1", {"enable-qm": "maybe"}, "av1: option enable-qm='maybe' is not allowed; use true or false"),
     ("x264", {"aq-mode": "x"}, r"x264: option aq-mode='x' is not allowed; use 0\.\.3"),
     ("x265", {"colour": "1"}, "x265: unknown option 'colour'; its options: preset, aq-mode, psy-rd"),
-    ("hybrid", {"scale": "0.3"}, "hybrid: option scale='0.3' is not allowed; use one of 1, 0.75, 0.5"),
+    ("hybrid", {"scale": "0.3"}, "hybrid: option scale='0.3' is not allowed; use one of 1, 0.75, 0.667, 0.5"),
     ("i_frame_interpolation", {"drop": 0}, r"option drop=0 is not allowed; use \(0, 20\]"),
     ("hybrid", {"base": "x265", "base-preset": "12"}, "x265: option preset='12' is not allowed"),
     ("semantic_latent", {"x": 1}, "semantic_latent: unknown option 'x'; its options: none"),
@@ -146,12 +146,10 @@ def test_cli_strategies_lists_options_and_auto():
     assert [o["key"] for o in row["options"]] == ["base", "base-preset", "scale", "adapt", "network", "light"]
     assert row["options"][3] == {"key": "adapt", "type": "int", "default": 200, "allowed": "0..2000",
                                  "help": row["options"][3]["help"]}
-    assert row["auto"]["presets"]["medium"] == ["av1:4/scale=0.75/adapt=200/network=false",
-                                                "av1:4/scale=0.5/adapt=200/network=false"]
-    assert row["auto"]["presets"]["slow"] == ["av1:2/scale=0.75/adapt=200/network=false",
-                                              "av1:2/scale=0.5/adapt=200/network=false"]
-    assert row["auto"]["trial_presets"]["slow"] == ["av1:4/scale=0.75/adapt=200/network=false",
-                                                    "av1:4/scale=0.5/adapt=200/network=false"]
+    ladder = [f"scale={s}/adapt=200/network=false" for s in ("0.75", "0.667", "0.5")]
+    assert row["auto"]["presets"]["medium"] == [f"av1:4/{rung}" for rung in ladder]
+    assert row["auto"]["presets"]["slow"] == [f"av1:2/{rung}" for rung in ladder]
+    assert row["auto"]["trial_presets"]["slow"] == [f"av1:4/{rung}" for rung in ladder]
     res = CliRunner().invoke(cli, ["strategies"])
     assert res.exit_code == 0
     assert "x264 (id 1): crf 0..51; not tried by any auto effort" in res.output

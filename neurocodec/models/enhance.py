@@ -78,6 +78,10 @@ class EnhanceNet(nn.Module):
         except ValueError:
             raise ValueError(f"enhancement network serves scales {self.scales}, not {scale}") from None
 
+    def nearest_scale_index(self, scale: float) -> int:
+        """The index of the served scale nearest ``scale`` (whose per-scale biases a base at ``scale`` uses)."""
+        return min(range(len(self.scales)), key=lambda i: (abs(self.scales[i] - scale), i))
+
     def forward(self, x: torch.Tensor, scale: torch.Tensor | int = 0) -> torch.Tensor:
         """``x`` (B,6,h,w) in 0..1; ``scale``: index into :attr:`scales`, one for all or one per sample."""
         idx = torch.as_tensor(scale, device=x.device).reshape(-1)

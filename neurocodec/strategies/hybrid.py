@@ -1,6 +1,6 @@
 """``hybrid``: a classical base layer (x265 or SVT-AV1, optionally at reduced resolution) plus neural enhancement.
 
-Encoder: downscale the scene by ``scale`` (1, 3/4 or 1/2), code it with the
+Encoder: downscale the scene by ``scale`` (1, 3/4, 2/3 or 1/2), code it with the
 base strategy, decode and upscale it back (bicubic), then overfit the
 enhancement network to this scene (it has the originals) and send the
 change when its measured quality gain is worth its bits. Per scene the
@@ -13,7 +13,7 @@ upscale and the network with the update folded in: the update changes
 what the network computes, not how much.
 
 Options (:class:`HybridOptions`, ``--opt KEY=VALUE``): ``base`` (av1 or x265),
-``base-preset``, ``scale`` (1, 0.75, 0.5), ``adapt`` (fine-tuning steps per
+``base-preset``, ``scale`` (1, 0.75, 0.667, 0.5), ``adapt`` (fine-tuning steps per
 scene; 0: the shipped weights only), ``light`` (the light network, under
 5k MACs per pixel) and ``network`` (false: never run the network; the
 bicubic upscale of the base is the picture, auto's resolution ladder). The
@@ -26,7 +26,8 @@ type 1, is still read)::
     u8      format (2)
     u8      base strategy id (2 x265, 3 av1)
     varint  base width, varint base height
-    u8      scale index (0: 1, 1: 3/4, 2: 1/2; selects the network's per-scale biases)
+    u8      scale index (0: 1, 1: 3/4, 2: 1/2; selects the network's per-scale biases; a 2/3 base uses
+            3/4's, the nearest: the base size above, not the index, gives the geometry)
     u8      adaptation: 0 shipped network, 2 no network (upscaled base only), 3 network update
     if 3:   the update (:mod:`neurocodec.models.update`: groups, step exponents, priors, rANS stream)
     bytes   the base strategy's payload, to the end
@@ -51,7 +52,7 @@ from ..io.resize import resize_frame, scaled_size
 from ..models.registry import DEFAULTS, INSTALLED, check_name, check_segment_model, load_enhance, macs_per_pixel
 from .base import DecodeContext, StrategySettings, get_strategy
 from .layered import LayeredStrategy, base_option, base_preset_option, format_preset, read_header
-from .options import changed_options, option
+from .options import changed_options, format_value, option
 
 # torch is imported inside functions: importing the strategy registry must stay light.
 
@@ -60,7 +61,7 @@ __all__ = ["Hybrid", "HybridOptions", "LIGHT_MODEL"]
 log = logging.getLogger(__name__)
 
 _FORMAT = 2
-_SCALES = (1.0, 0.75, 0.5)
+_SCALES = (1.0, 0.75, 2 / 3, 0.5)
 _SHIPPED, _BYPASS, _UPDATE = 0, 2, 3  # adaptation types (1: format 1's zlib bias update, read only)
 #: The shipped light network (16 channels, 6 layers): the ``light`` option.
 LIGHT_MODEL = "enhance_light_yuv420"
@@ -91,7 +92,7 @@ class HybridOptions:
 
     def __str__(self) -> str:
         tail = ("" if self.network else "/network=false") + ("/light=true" if self.light else "")
-        return format_preset(self.base, self.base_preset, f"scale={self.scale:g}/adapt={self.adapt}{tail}")
+        return format_preset(self.base, self.base_preset, f"scale={format_value(self.scale)}/adapt={self.adapt}{tail}")
 
 
 def _to_tensor(frames: Sequence[Frame]):
@@ -173,7 +174,7 @@ def _read_zlib_biases(cur: Cursor, net) -> list:
 
 
 class Hybrid(LayeredStrategy):
-    """Classical base layer (x265 / SVT-AV1, at scale 1, 3/4 or 1/2) plus a content-adapted enhancement network."""
+    """Classical base layer (x265 / SVT-AV1, at scale 1, 3/4, 2/3 or 1/2) plus a content-adapted enhancement network."""
 
     name = "hybrid"
     id = STRATEGY_IDS["hybrid"]
@@ -181,7 +182,7 @@ class Hybrid(LayeredStrategy):
     grammar = "BASE[:PRESET][/scale=S][/adapt=N]"
     auto_rank = 3
     auto_scene_classes = None  # reduced resolution pays at low rates on any content (soft content most)
-    # The resolution ladder of medium and slow: the base at 3/4 and 1/2 scale, upscaled normatively, no
+    # The resolution ladder of medium and slow: the base at 3/4, 2/3 and 1/2 scale, upscaled normatively, no
     # network. The network itself is screened out of every effort: overfitted per scene it saved at most
     # 1 % at full scale and 0.3-6 points over the plain upscale at half scale, and its fine-tuning costs
     # 37-228x SVT-AV1 preset 6's time (6-61x with the light network), far past any effort's budget on a CPU
@@ -211,7 +212,7 @@ class Hybrid(LayeredStrategy):
         base_payload = base.encode(small, bs, fps)
         ctx = DecodeContext(bw, bh, len(frames), base.describe(bs, bw, bh, fps))
         net, _, _ = self._net(LIGHT_MODEL if p.light else None)
-        sidx = net.scale_index(p.scale)
+        sidx = net.nearest_scale_index(p.scale)
         head = bytes([_FORMAT, base.id]) + encode_varint(bw) + encode_varint(bh) + bytes([sidx])
         if not p.network:
             return head + bytes([_BYPASS]) + base_payload

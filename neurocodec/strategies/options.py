@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import SettingsError
 
-__all__ = ["NoOptions", "OptionSpec", "option", "option_specs", "build_options", "changed_options", "parse_assignments"]
+__all__ = ["NoOptions", "OptionSpec", "option", "option_specs", "build_options", "changed_options", "format_value", "parse_assignments"]
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -55,10 +55,10 @@ class OptionSpec:
     def allowed(self) -> str:
         """The allowed values, in words."""
         if self.choices is not None:
-            return "one of " + ", ".join(_fmt(c) for c in self.choices)
+            return "one of " + ", ".join(format_value(c) for c in self.choices)
         if self.range is not None:
             lo, hi = self.range
-            return f"({_fmt(lo)}, {_fmt(hi)}]" if self.low_open else f"{_fmt(lo)}..{_fmt(hi)}"
+            return f"({format_value(lo)}, {format_value(hi)}]" if self.low_open else f"{format_value(lo)}..{format_value(hi)}"
         return {bool: "true or false", int: "an integer", float: "a number"}.get(self.type, "text")
 
     def convert(self, value: Any, owner: str) -> Any:
@@ -72,6 +72,9 @@ class OptionSpec:
             typed = self._typed(value)
         except (TypeError, ValueError):
             raise bad from None
+        if self.choices is not None and self.type is float:
+            # A number within 0.001 of a choice is that choice: 2/3 is written (and typed) as 0.667.
+            typed = next((c for c in self.choices if abs(c - typed) <= 1e-3), typed)
         if self.choices is not None and typed not in self.choices:
             raise bad
         if self.range is not None:
@@ -104,8 +107,11 @@ class OptionSpec:
         return str(value).strip()
 
 
-def _fmt(x: Any) -> str:
-    return f"{x:g}" if isinstance(x, float) else str(x)
+def format_value(x: Any) -> str:
+    """An option value as users write it (2/3 as 0.667, which converts back to it)."""
+    if isinstance(x, float):
+        return f"{x:g}" if x == round(x, 3) else f"{x:.3f}"
+    return str(x)
 
 
 def option(default: Any, type: type, help: str, *, choices: tuple[Any, ...] | None = None,
