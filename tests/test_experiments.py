@@ -135,6 +135,10 @@ def test_shipped_spaces_parse():
     qm = svt.strategies["av1"].params["qm-min"]
     assert qm.when == (("enable-qm", (True,)),) and (qm.low, qm.high) == (0, 8)
     assert load_space(root / "spaces" / "x265.toml").objective == "pareto"
+    for preset, ceiling in (("4", 1.3), ("2", 2.0)):  # the studies of issue 17's medium and slow budgets
+        rival = load_space(root / "spaces" / f"svt_av1_p{preset}.toml")
+        assert rival.anchor.describe() == f"av1 preset {preset}, default options"
+        assert rival.max_time_multiple == ceiling and "tune" not in rival.strategies["av1"].params
     assert load_space(root / "experiment_space.toml").strategies.keys() == {"av1", "x265"}
 
 
