@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import neurocodec
 from neurocodec.bitstream import NcvReader
@@ -63,3 +65,37 @@ def test_a_damaged_compacted_unit_is_a_format_error():
     bad = bytes([3, 0, 1, 2, 0x0A, 0x09])  # format 3, no extradata, one packet of 2 bytes: an OBU overrunning it
     with pytest.raises(NcvFormatError, match="OBU"):
         list(av1.decode(bad, DecodeContext(width=64, height=64, frame_count=1, params={})))
+
+
+def _obu(obu_type: int, payload: bytes, extension: bool) -> bytes:
+    header = bytes([obu_type << 3 | (0x04 if extension else 0) | 0x02]) + (b"\x08" if extension else b"")
+    return header + _leb(len(payload)) + payload
+
+
+def _leb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append(n & 0x7F | (0x80 if n >> 7 else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1, 3, 4, 5, 6, 8]), st.binary(max_size=300), st.booleans()),
+                min_size=1, max_size=5))
+def test_any_unit_of_sized_obus_comes_back_byte_for_byte(obus):
+    unit = TEMPORAL_DELIMITER + b"".join(_obu(*o) for o in obus)
+    packed = compact(unit)
+    assert packed is not None and len(packed) < len(unit) - 2
+    assert expand(packed) == unit
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64))
+def test_expand_of_arbitrary_bytes_is_a_unit_or_a_value_error(data):
+    try:
+        out = expand(data)
+    except ValueError:
+        return
+    assert out.startswith(TEMPORAL_DELIMITER) and len(out) > len(data)

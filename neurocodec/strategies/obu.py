@@ -65,20 +65,17 @@ def compact(unit: bytes) -> bytes | None:
     if not unit.startswith(TEMPORAL_DELIMITER) or len(unit) == len(TEMPORAL_DELIMITER):
         return None
     body = unit[len(TEMPORAL_DELIMITER):]
-    pos = last = 0
+    pos = 0
     try:
         while pos < len(body):
-            last = pos
-            byte, hlen = _header(body, pos)
+            last, (byte, hlen) = pos, _header(body, pos)  # the last OBU's offset, header and payload start
             if not byte & _HAS_SIZE:
                 return None
             size, start = _read_leb128(body, pos + hlen)
             pos = start + size
-        if pos != len(body):
-            return None
-        byte, hlen = _header(body, last)
-        _, start = _read_leb128(body, last + hlen)
-    except (ValueError, IndexError):
+    except ValueError:
+        return None
+    if pos != len(body):
         return None
     out = body[:last] + bytes([byte & ~_HAS_SIZE]) + body[last + 1 : last + hlen] + body[start:]
     return out if _safe_expand(out) == unit else None  # a padded size field would not come back the same
