@@ -69,7 +69,6 @@ class SceneJob:
     probe_points: int = 3
     calibrate: bool = True
     measure: bool = True
-    prior_probes: tuple[Probe, ...] = ()
 
 
 @dataclass
@@ -172,15 +171,12 @@ def probe_scene(job: SceneJob, center_quality: float) -> list[Probe]:
     window = _window(job.frames, job.probe_frames)
     padded = [pad_to_even(f) for f in window]
     pixels = window[0].width * window[0].height
-    probes = list(job.prior_probes)
-    done = {(p.strategy, p.preset, p.crf) for p in probes}
+    probes: list[Probe] = []
     n = len(job.frames)
     for cand in job.candidates:
         strategy = get_strategy(cand.strategy)
         crfs = _probe_crfs(strategy, _capability(strategy).crf_for_quality(center_quality), job.probe_points)
-        for crf in crfs:
-            if (cand.strategy, cand.preset, float(crf)) not in done:
-                probes.append(_probe_one(job, cand, crf, window, padded, pixels))
+        probes += [_probe_one(job, cand, crf, window, padded, pixels) for crf in crfs]
         mid = crfs[len(crfs) // 2]
         if len(window) < n:
             # The window's first frame alone: what the scene's one keyframe costs (CandidateModel extrapolates).

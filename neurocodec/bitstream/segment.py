@@ -12,7 +12,7 @@ per cent of the file.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .chunks import Cursor, encode_varint
@@ -213,7 +213,6 @@ class SegmentInfo:
     chunk_offset: int
     payload_offset: int
     payload_size: int
-    payload_crc: int = field(repr=False, default=0)
 
     @property
     def end_frame(self) -> int:
