@@ -183,7 +183,9 @@ def thread_independent():
     by one level; PyTorch's native convolution gave identical results, about
     1.5x slower on this CPU (docs/determinism.md).
     """
-    return torch.backends.mkldnn.flags(enabled=False)
+    # allow_tf32=None leaves oneDNN's TF32 switch alone: the default (True) is meant for Intel GPUs, and setting
+    # it warned on every call here, flooding logs from bench and experiment workers.
+    return torch.backends.mkldnn.flags(enabled=False, allow_tf32=None)
 
 
 def resolve_device(device: str | None) -> str:
