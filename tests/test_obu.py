@@ -69,16 +69,7 @@ def test_a_damaged_compacted_unit_is_a_format_error():
 
 def _obu(obu_type: int, payload: bytes, extension: bool) -> bytes:
     header = bytes([obu_type << 3 | (0x04 if extension else 0) | 0x02]) + (b"\x08" if extension else b"")
-    return header + _leb(len(payload)) + payload
-
-
-def _leb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append(n & 0x7F | (0x80 if n >> 7 else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
+    return header + encode_varint(len(payload)) + payload
 
 
 @settings(max_examples=200, deadline=None)

@@ -13,6 +13,8 @@ decoder, ``reproduce`` and the anchor checks see.
 
 from __future__ import annotations
 
+from ..bitstream.chunks import encode_varint  # AV1's leb128() is the container's varint: unsigned LEB128
+
 __all__ = ["TEMPORAL_DELIMITER", "compact", "expand"]
 
 TEMPORAL_DELIMITER = b"\x12\x00"
@@ -20,16 +22,6 @@ _FORBIDDEN = 0x80
 _EXTENSION = 0x04
 _HAS_SIZE = 0x02
 _MAX_LEB128 = 8  # AV1 limits leb128() to 8 bytes
-
-
-def _leb128(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 def _read_leb128(data: bytes, pos: int) -> tuple[int, int]:
@@ -107,6 +99,6 @@ def expand(data: bytes) -> bytes:
         payload = data[pos + hlen :]
         return b"".join(
             [TEMPORAL_DELIMITER, data[:pos], bytes([byte | _HAS_SIZE]), data[pos + 1 : pos + hlen],
-             _leb128(len(payload)), payload]
+             encode_varint(len(payload)), payload]
         )
     raise ValueError("the last OBU keeps its size field (not a compacted temporal unit)")
